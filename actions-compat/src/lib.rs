@@ -1,0 +1,22 @@
+//! GitHub Actions' workflow language, read exactly as GitHub reads it.
+//!
+//! This crate is pure: apart from reading the files it is asked to read it does no I/O, starts no
+//! process and knows nothing of how or where a job runs. Everything else in Hermetic Runner sees
+//! workflows through it:
+//!
+//! - [`yaml`]: a YAML tree in which every node keeps its file, line and column.
+//! - [`expr`]: the `${{ }}` expression language: lexer, parser, evaluator, functions, templates.
+//! - [`workflow`] and [`action`]: workflow files and `action.yml` as typed models, with GitHub's
+//!   errors (file:line:col) for unknown keys, wrong types and expressions where none are allowed.
+//! - [`policy`]: the policy gate that `hrun lint` runs before anything is allowed to run.
+//!
+//! ```
+//! use actions_compat::expr::{self, ParseOptions, Value};
+//! let opts = ParseOptions::with_named_values(["github"]);
+//! let ast = expr::parse("github.event_name == 'PUSH'", &opts).unwrap();
+//! let contexts = Value::from_json(serde_json::json!({"github": {"event_name": "push"}}));
+//! let value = expr::evaluate(&ast, &expr::EvalContext::new(&contexts)).unwrap();
+//! assert_eq!(value, Value::Bool(true));
+//! ```
+
+pub mod expr;

@@ -1,0 +1,11 @@
+//! Placeholder until this suite is written; it reports one failure so the test cannot pass empty.
+
+use crate::Tally;
+use std::path::Path;
+
+pub fn run(_root: &Path) -> Tally {
+    Tally {
+        failures: vec!["the workflow_parser suite is not written yet".into()],
+        ..Tally::default()
+    }
+}

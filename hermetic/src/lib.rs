@@ -1,0 +1,10 @@
+//! Where a job's steps run, and the walls around them.
+//!
+//! This crate will hold the executors behind which every step of an untrusted job runs: the microVM
+//! backend (QEMU `microvm` today, Firecracker where it is installed) with its guest agent and the
+//! host-side channel to it, egress enforcement with nftables outside the guest, run-time secret
+//! sweeps, resource limits, and a rootless namespace sandbox as the fallback where no VMM or guest
+//! image is available.
+//!
+//! Nothing is implemented here yet: the microVM executor is issue #4 and the secret sweeps issue #6.
+//! Until then `hrun` offers no subcommand that would run a step, so no user can reach an empty part.

@@ -1,0 +1,14 @@
+//! `hrun`: Hermetic Runner's command-line interface.
+//!
+//! A thin binary over the library crates: it parses flags, reads files, calls into
+//! `actions-compat` (and later `hermetic` and `provenance`), and turns their typed errors into
+//! reports with context. Exit codes mean one thing each; see each subcommand's help.
+
+use clap::Parser;
+
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    let cli = cli::Cli::parse();
+    cli::run(cli)
+}
