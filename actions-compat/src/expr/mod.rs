@@ -9,6 +9,22 @@
 //!   (context) and function is allowed where the expression stands ([`ParseOptions`]).
 //! - [`evaluate`] computes an [`Expr`] to a [`Value`] against the contexts in an [`EvalContext`].
 //! - [`template`] splits a string holding `${{ }}` parts and evaluates it.
+//! - [`Expr::context_paths`] lists the context paths an expression reads (for the policy gate's
+//!   template-injection check).
+//!
+//! Where GitHub's implementations differ, this follows GitHub's runner (its C# expression SDK),
+//! except where GitHub's own test data says otherwise (the token named in argument-count errors).
+//! Positions in errors count UTF-16 code units, as the runner does.
+//!
+//! ```
+//! use actions_compat::expr::{EvalContext, ParseOptions, Template, Value};
+//! let options = ParseOptions::allow_all(["github"]);
+//! let template = Template::parse("ref=${{ github.ref }}", &options).unwrap();
+//! let contexts = Value::from_json(serde_json::json!({"github": {"ref": "refs/heads/main"}}));
+//! let value = template.evaluate(&EvalContext::new(&contexts)).unwrap();
+//! assert_eq!(value, Value::String("ref=refs/heads/main".into()));
+//! assert_eq!(template.context_paths(), ["github.ref"]);
+//! ```
 
 mod ast;
 mod casing;
@@ -26,7 +42,7 @@ pub use ast::{BinaryOp, Expr, ExprKind};
 pub use error::{ExprError, ExprErrorKind};
 pub use eval::memory::{DEFAULT_MAX_MEMORY, TEMPLATE_MAX_MEMORY};
 pub use parser::{DEFAULT_MAX_DEPTH, MAX_DEPTH_LIMIT, MAX_EXPRESSION_LENGTH};
-pub use template::{Segment, Template, TemplateError};
+pub use template::{Directive, Segment, Template, TemplateError};
 pub use value::Value;
 
 /// A function that a [`ParseOptions`] allows besides the built-in ones, with its arity.
@@ -228,73 +244,14 @@ mod tests {
         }
     }
 
+    #[rustfmt::skip]
     const PIECES: &[&str] = &[
-        "(",
-        ")",
-        "[",
-        "]",
-        ".",
-        ",",
-        "*",
-        "!",
-        "=",
-        "==",
-        "!=",
-        "<",
-        "<=",
-        ">",
-        ">=",
-        "&",
-        "&&",
-        "|",
-        "||",
-        "'",
-        "''",
-        "'a'",
-        "'{0}'",
-        "'{{'",
-        "'}}'",
-        " ",
-        "\n",
-        "\t",
-        "0",
-        "1",
-        ".5",
-        "-1",
-        "0x1F",
-        "0o7",
-        "1e3",
-        "NaN",
-        "Infinity",
-        "null",
-        "true",
-        "false",
-        "github",
-        "matrix",
-        "nope",
-        "x-y",
-        "_",
-        "format(",
-        "fromJSON(",
-        "toJSON(",
-        "join(",
-        "contains(",
-        "startsWith(",
-        "endsWith(",
-        "case(",
-        "success(",
-        "hashFiles(",
-        "always()",
-        "${{",
-        "}}",
-        "😊",
-        "ı",
-        "\"",
-        "@",
-        "#",
-        "\u{85}",
-        "{",
-        "}",
+        "(", ")", "[", "]", ".", ",", "*", "!", "=", "==", "!=", "<", "<=", ">", ">=", "&", "&&",
+        "|", "||", "'", "''", "'a'", "'{0}'", "'{{'", "'}}'", " ", "\n", "\t", "0", "1", ".5",
+        "-1", "0x1F", "0o7", "1e3", "NaN", "Infinity", "null", "true", "false", "github", "matrix",
+        "nope", "x-y", "_", "format(", "fromJSON(", "toJSON(", "join(", "contains(", "startsWith(",
+        "endsWith(", "case(", "success(", "hashFiles(", "always()", "${{", "}}", "😊", "ı", "\"",
+        "@", "#", "\u{85}", "{", "}",
     ];
 
     #[test]
