@@ -303,6 +303,18 @@ mod tests {
     }
 
     #[test]
+    fn public_types_can_cross_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Expr>();
+        assert_send_sync::<Value>();
+        assert_send_sync::<Template>();
+        assert_send_sync::<ExprError>();
+        assert_send_sync::<TemplateError>();
+        assert_send_sync::<ParseOptions>();
+        assert_send_sync::<EvalContext<'static>>();
+    }
+
+    #[test]
     fn allow_all_adds_every_extension_function_once() {
         let options = ParseOptions::allow_all(["github"]).with_all_functions();
         assert_eq!(options.functions.len(), 5);
