@@ -3,17 +3,35 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+use crate::commands;
+use crate::exit::Exit;
+
 /// Hermetic Runner: a drop-in GitHub Actions self-hosted runner that treats every job as untrusted.
+///
+/// Exit codes: 0 success (for lint: nothing denied), 1 denied by policy, 2 could not read, parse or
+/// evaluate the input.
 #[derive(Debug, Parser)]
-#[command(name = "hrun", version, about, long_about = None)]
+#[command(name = "hrun", version, about, long_about)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Evaluate a ${{ }} expression against contexts given as JSON.
+    Expr(commands::expr::ExprArgs),
+}
 
 pub fn run(cli: Cli) -> ExitCode {
-    match cli.command {}
+    let result = match cli.command {
+        Command::Expr(args) => commands::expr::run(args),
+    };
+    match result {
+        Ok(exit) => exit.into(),
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            Exit::CouldNotEvaluate.into()
+        }
+    }
 }

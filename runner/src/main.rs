@@ -2,11 +2,13 @@
 //!
 //! A thin binary over the library crates: it parses flags, reads files, calls into
 //! `actions-compat` (and later `hermetic` and `provenance`), and turns their typed errors into
-//! reports with context. Exit codes mean one thing each; see each subcommand's help.
+//! reports with context. Exit codes mean one thing each (see [`exit::Exit`]).
 
 use clap::Parser;
 
 mod cli;
+mod commands;
+mod exit;
 
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();

@@ -1,0 +1,3 @@
+//! One module per `hrun` subcommand; each turns its flags into library calls and an exit code.
+
+pub mod expr;
