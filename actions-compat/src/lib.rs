@@ -23,4 +23,6 @@
 
 pub mod diagnostic;
 pub mod expr;
+pub(crate) mod schema;
+pub mod workflow;
 pub mod yaml;
