@@ -690,3 +690,41 @@ fn refuses_contexts_not_available_where_used() {
         .2
         .starts_with("Unrecognized named-value: 'secrets'"));
 }
+
+#[test]
+fn accepts_empty_dispatch_inputs_as_githubs_service_does() {
+    let src = format!("on:\n  workflow_dispatch:\n    inputs:\n{JOBS}");
+    assert!(ok(&src).on.workflow_dispatch.unwrap().inputs.is_empty());
+    let src = format!("on:\n  workflow_dispatch:\n    inputs:\n      name:\n{JOBS}");
+    let w = ok(&src);
+    let input = &w.on.workflow_dispatch.as_ref().unwrap().inputs["name"];
+    assert_eq!(input.input_type, InputType::String);
+}
+
+#[test]
+fn never_panics_on_mutated_workflows() {
+    let seed = "name: CI\non:\n  push:\n    branches: [main]\n  workflow_dispatch:\n    inputs:\n      x: {type: choice, options: [a]}\njobs:\n  a: &job\n    runs-on: [x]\n    if: ${{ github.ref }}\n    strategy:\n      matrix: {os: [1, 2], include: [{os: 3}]}\n    steps:\n      - uses: a/b@v1\n        with: {k: v}\n      - run: |\n          echo ${{ matrix.os }}\n        id: s\n  b:\n    needs: a\n    uses: ./.github/workflows/x.yml\n    secrets: inherit\n";
+    let alphabet: Vec<char> = " \n:-[]{}$&*!|>#'\"a,?%@\t".chars().collect();
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for _ in 0..1500 {
+        let mut chars: Vec<char> = seed.chars().collect();
+        for _ in 0..(1 + next() % 4) {
+            let at = (next() as usize) % (chars.len() + 1);
+            match next() % 3 {
+                0 if at < chars.len() => {
+                    chars.remove(at);
+                }
+                _ => chars.insert(at, alphabet[(next() as usize) % alphabet.len()]),
+            }
+        }
+        let text: String = chars.into_iter().collect();
+        let _ = parse(&text, FILE);
+        let _ = crate::action::parse(&text, "action.yml");
+    }
+}
