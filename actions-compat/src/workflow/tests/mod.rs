@@ -163,3 +163,24 @@ fn never_panics_on_mutated_workflows() {
         let _ = crate::action::parse(&text, "action.yml");
     }
 }
+
+#[test]
+fn reads_documents_at_the_depth_ceiling_without_exhausting_the_stack() {
+    // Test threads have small stacks; the reader's recursion must stay well within them.
+    let options = ParseOptions {
+        limits: yaml::Limits {
+            max_depth: usize::MAX,
+            ..yaml::Limits::default()
+        },
+        ..ParseOptions::default()
+    };
+    let depth = yaml::Limits::DEPTH_CEILING - 8;
+    let nested = format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+    let src = format!(
+        "on: push\njobs:\n  a:\n    runs-on: x\n    strategy:\n      matrix:\n        v: [{nested}]\n    steps: [{{run: x}}]\n"
+    );
+    let w = parse_with(&src, FILE, &options).unwrap();
+    assert!(w.jobs[0].strategy.is_some());
+    // The model serializes at that depth too.
+    assert!(serde_json::to_string(&w).is_ok());
+}
