@@ -37,6 +37,8 @@ pub enum ExprKind {
     },
     /// `!operand`
     Not(Box<Expr>),
+    /// `lhs op rhs`. The parser builds a chain of `&&` (or `||`) as a balanced tree, so that long
+    /// chains nest shallowly; [`Expr::logical_operands`] lists a chain's operands in order.
     Binary {
         op: BinaryOp,
         lhs: Box<Expr>,
@@ -124,8 +126,9 @@ impl fmt::Display for Expr {
 
 impl Expr {
     /// The operands of a chain of `op` (`&&` or `||`) rooted here, left to right: GitHub treats
-    /// `a && (b && c)` as one `&&` of three operands. Anything else is its own single operand.
-    pub(crate) fn logical_operands(&self, op: BinaryOp) -> Vec<&Expr> {
+    /// `a && (b && c)` as one `&&` of three operands, and the parser builds such chains as
+    /// balanced trees of [`ExprKind::Binary`]. Anything else is its own single operand.
+    pub fn logical_operands(&self, op: BinaryOp) -> Vec<&Expr> {
         let mut out = Vec::new();
         let mut stack = vec![self];
         while let Some(e) = stack.pop() {

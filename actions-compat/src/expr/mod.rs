@@ -9,6 +9,22 @@
 //!   (context) and function is allowed where the expression stands ([`ParseOptions`]).
 //! - [`evaluate`] computes an [`Expr`] to a [`Value`] against the contexts in an [`EvalContext`].
 //! - [`template`] splits a string holding `${{ }}` parts and evaluates it.
+//! - [`Expr::context_paths`] lists the context paths an expression reads (for the policy gate's
+//!   template-injection check).
+//!
+//! Where GitHub's implementations differ, this follows GitHub's runner (its C# expression SDK),
+//! except where GitHub's own test data says otherwise (the token named in argument-count errors).
+//! Positions in errors count UTF-16 code units, as the runner does.
+//!
+//! ```
+//! use actions_compat::expr::{EvalContext, ParseOptions, Template, Value};
+//! let options = ParseOptions::allow_all(["github"]);
+//! let template = Template::parse("ref=${{ github.ref }}", &options).unwrap();
+//! let contexts = Value::from_json(serde_json::json!({"github": {"ref": "refs/heads/main"}}));
+//! let value = template.evaluate(&EvalContext::new(&contexts)).unwrap();
+//! assert_eq!(value, Value::String("ref=refs/heads/main".into()));
+//! assert_eq!(template.context_paths(), ["github.ref"]);
+//! ```
 
 mod ast;
 mod casing;
@@ -26,7 +42,7 @@ pub use ast::{BinaryOp, Expr, ExprKind};
 pub use error::{ExprError, ExprErrorKind};
 pub use eval::memory::{DEFAULT_MAX_MEMORY, TEMPLATE_MAX_MEMORY};
 pub use parser::{DEFAULT_MAX_DEPTH, MAX_DEPTH_LIMIT, MAX_EXPRESSION_LENGTH};
-pub use template::{Segment, Template, TemplateError};
+pub use template::{Directive, Segment, Template, TemplateError};
 pub use value::Value;
 
 /// A function that a [`ParseOptions`] allows besides the built-in ones, with its arity.
@@ -206,4 +222,102 @@ pub fn parse(source: &str, options: &ParseOptions) -> Result<Expr, ExprError> {
 /// Evaluates a parsed expression.
 pub fn evaluate(expr: &Expr, ctx: &EvalContext<'_>) -> Result<Value, ExprError> {
     eval::evaluate(expr, ctx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small deterministic generator (xorshift), so the garbage below is the same every run.
+    struct Garbage(u64);
+
+    impl Garbage {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn pick<'t>(&mut self, items: &[&'t str]) -> &'t str {
+            items[(self.next() % items.len() as u64) as usize]
+        }
+    }
+
+    #[rustfmt::skip]
+    const PIECES: &[&str] = &[
+        "(", ")", "[", "]", ".", ",", "*", "!", "=", "==", "!=", "<", "<=", ">", ">=", "&", "&&",
+        "|", "||", "'", "''", "'a'", "'{0}'", "'{{'", "'}}'", " ", "\n", "\t", "0", "1", ".5",
+        "-1", "0x1F", "0o7", "1e3", "NaN", "Infinity", "null", "true", "false", "github", "matrix",
+        "nope", "x-y", "_", "format(", "fromJSON(", "toJSON(", "join(", "contains(", "startsWith(",
+        "endsWith(", "case(", "success(", "hashFiles(", "always()", "${{", "}}", "😊", "ı", "\"",
+        "@", "#", "\u{85}", "{", "}",
+    ];
+
+    #[test]
+    fn no_input_panics_or_hangs() {
+        let options = ParseOptions::allow_all(["github", "matrix"]);
+        let contexts = Value::from_json(serde_json::json!({
+            "github": {"a": [1, {"b": "c"}], "s": "text"},
+            "matrix": [[1, 2], {"k": null}]
+        }));
+        let ctx = EvalContext::new(&contexts);
+        let mut garbage = Garbage(0x9E37_79B9_7F4A_7C15);
+        for round in 0..20_000 {
+            let len = (garbage.next() % 40) as usize;
+            let source: String = (0..len).map(|_| garbage.pick(PIECES)).collect();
+            if let Ok(expr) = parse(&source, &options) {
+                let _ = evaluate(&expr, &ctx);
+                let _ = expr.to_string();
+                let _ = expr.context_paths();
+            }
+            if let Ok(template) = Template::parse(&source, &options) {
+                let _ = template.evaluate(&ctx);
+            }
+            if round % 1000 == 0 {
+                let long: String = (0..3_000).map(|_| garbage.pick(PIECES)).collect();
+                let _ = parse(&long, &options).map(|e| evaluate(&e, &ctx));
+                let _ = Template::parse(&long, &options);
+            }
+        }
+    }
+
+    #[test]
+    fn allowed_context_lists_read_like_githubs_schema() {
+        let options = ParseOptions::from_allowed_context([
+            "github",
+            "hashFiles(1,255)",
+            "success(0,0)",
+            "custom(2,MAX)",
+            "weird(x,1)",
+        ]);
+        assert_eq!(options.named_values, ["github", "weird(x,1)"]);
+        assert_eq!(
+            options.functions,
+            [
+                FunctionSig::hash_files(),
+                FunctionSig::new("success", 0, 0),
+                FunctionSig::new("custom", 2, usize::MAX),
+            ]
+        );
+    }
+
+    #[test]
+    fn public_types_can_cross_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Expr>();
+        assert_send_sync::<Value>();
+        assert_send_sync::<Template>();
+        assert_send_sync::<ExprError>();
+        assert_send_sync::<TemplateError>();
+        assert_send_sync::<ParseOptions>();
+        assert_send_sync::<EvalContext<'static>>();
+    }
+
+    #[test]
+    fn allow_all_adds_every_extension_function_once() {
+        let options = ParseOptions::allow_all(["github"]).with_all_functions();
+        assert_eq!(options.functions.len(), 5);
+        assert_eq!(options.max_depth, DEFAULT_MAX_DEPTH);
+    }
 }

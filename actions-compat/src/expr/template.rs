@@ -50,10 +50,10 @@ impl Directive {
 enum Form {
     /// Plain text (no `${{`), or `${{ 'text' }}` alone.
     Literal(String),
-    /// Exactly one expression: the value keeps its type.
-    Single(Expr),
-    /// Text and expressions: GitHub's `format(...)` over them.
-    Format(Expr),
+    /// Exactly one expression: the value keeps its type. With its (trimmed) text.
+    Single(Expr, String),
+    /// Text and expressions: GitHub's `format(...)` over them, with that expression's text.
+    Format(Expr, String),
     Directive(Directive),
 }
 
@@ -196,9 +196,14 @@ impl Template {
         let form = match segments.as_slice() {
             [Segment::Expression { expr, source, .. }] => match literal_string(source) {
                 Some(text) => Form::Literal(text),
-                None => Form::Single(expr.clone()),
+                None => Form::Single(expr.clone(), source.clone()),
             },
-            _ => Form::Format(combined(&segments, options)?),
+            _ => {
+                let text = combined_text(&segments);
+                let expr = parse(&text, options)
+                    .map_err(|error| TemplateError::Expression { error, offset: 0 })?;
+                Form::Format(expr, text)
+            }
         };
         Ok(Template { segments, form })
     }
@@ -227,7 +232,18 @@ impl Template {
     /// The expression, if the template is exactly one `${{ }}` (its value keeps its type).
     pub fn single_expression(&self) -> Option<&Expr> {
         match &self.form {
-            Form::Single(expr) => Some(expr),
+            Form::Single(expr, _) => Some(expr),
+            _ => None,
+        }
+    }
+
+    /// The expression GitHub records for this template, as text: the trimmed expression of a
+    /// single `${{ }}`, or for text with expressions the `format(...)` GitHub builds, e.g.
+    /// `format('echo {0}', github.sha)` for `echo ${{ github.sha }}`. `None` for a literal or a
+    /// directive.
+    pub fn expression_text(&self) -> Option<&str> {
+        match &self.form {
+            Form::Single(_, text) | Form::Format(_, text) => Some(text),
             _ => None,
         }
     }
@@ -256,7 +272,7 @@ impl Template {
     pub fn evaluate(&self, ctx: &EvalContext<'_>) -> Result<Value, ExprError> {
         match &self.form {
             Form::Literal(text) => Ok(Value::String(text.clone())),
-            Form::Single(expr) | Form::Format(expr) => evaluate(expr, ctx),
+            Form::Single(expr, _) | Form::Format(expr, _) => evaluate(expr, ctx),
             Form::Directive(d) => Err(ExprError::evaluation(format!(
                 "The directive '{}' is not a value",
                 d.name()
@@ -335,8 +351,8 @@ fn literal_string(trimmed: &str) -> Option<String> {
     Some(out)
 }
 
-/// The `format('...', a, b)` expression GitHub builds for a template of several parts.
-fn combined(segments: &[Segment], options: &ParseOptions) -> Result<Expr, TemplateError> {
+/// The text of the `format('...', a, b)` expression GitHub builds for a template of several parts.
+fn combined_text(segments: &[Segment]) -> String {
     let mut format = String::new();
     let mut args = String::new();
     let mut index = 0;
@@ -356,8 +372,7 @@ fn combined(segments: &[Segment], options: &ParseOptions) -> Result<Expr, Templa
             }
         }
     }
-    let text = format!("format('{format}'{args})");
-    parse(&text, options).map_err(|error| TemplateError::Expression { error, offset: 0 })
+    format!("format('{format}'{args})")
 }
 
 #[cfg(test)]
@@ -440,6 +455,23 @@ mod tests {
             err("${{ insert x }}"),
             Err("Exactly 0 parameter(s) were expected following the directive 'insert'. Actual parameter count: 1".into())
         );
+    }
+
+    #[test]
+    fn records_the_expression_text_github_records() {
+        let text = |s: &str| {
+            Template::parse(s, &options())
+                .expect("parses")
+                .expression_text()
+                .map(str::to_string)
+        };
+        assert_eq!(text("${{  github.sha }}"), Some("github.sha".into()));
+        assert_eq!(
+            text("echo '${{ github.sha }}' {x}"),
+            Some("format('echo ''{0}'' {{x}}', github.sha)".into())
+        );
+        assert_eq!(text("plain"), None);
+        assert_eq!(text("${{ 'quoted' }}"), None);
     }
 
     #[test]

@@ -333,3 +333,164 @@ fn compare<'a>(op: BinaryOp, left: &Val<'a>, right: &Val<'a>) -> bool {
         BinaryOp::And | BinaryOp::Or => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::expr::{evaluate, parse, EvalContext, JobStatus, ParseOptions, Value};
+    use serde_json::json;
+
+    fn contexts() -> Value {
+        Value::from_json(json!({
+            "github": {
+                "event": {
+                    "commits": [{"message": "one", "id": 1}, {"message": "two", "id": 2}],
+                    "labels": {"Bug": {"name": "bug"}, "docs": {"name": "docs"}}
+                },
+                "ref": "refs/heads/main"
+            },
+            "matrix": {"os": ["linux", "mac"], "n": 0}
+        }))
+    }
+
+    fn run_with(source: &str, ctx: &EvalContext<'_>) -> Result<Value, String> {
+        let options = ParseOptions::allow_all(["github", "matrix"]);
+        let expr = parse(source, &options).map_err(|e| e.message)?;
+        evaluate(&expr, ctx).map_err(|e| e.message)
+    }
+
+    fn run(source: &str) -> Value {
+        let contexts = contexts();
+        match run_with(source, &EvalContext::new(&contexts)) {
+            Ok(v) => v,
+            Err(e) => panic!("{source}: {e}"),
+        }
+    }
+
+    #[test]
+    fn and_or_return_an_operand_and_stop_early() {
+        assert_eq!(
+            run("matrix.n || 'fallback'"),
+            Value::String("fallback".into())
+        );
+        assert_eq!(run("github.ref && matrix.n && 'x'"), Value::Number(0.0));
+        assert_eq!(run("false && fromJSON('not json')"), Value::Bool(false));
+        assert_eq!(run("true || format('{0')"), Value::Bool(true));
+    }
+
+    #[test]
+    fn member_access_ignores_case_and_misses_are_null() {
+        assert_eq!(run("GITHUB.REF"), Value::String("refs/heads/main".into()));
+        assert_eq!(
+            run("github.event.labels.bug.name"),
+            Value::String("bug".into())
+        );
+        assert_eq!(run("github.nothing.deeper"), Value::Null);
+        assert_eq!(run("matrix.os[1]"), Value::String("mac".into()));
+        assert_eq!(run("matrix.os[1.9]"), Value::String("mac".into()));
+        assert_eq!(run("matrix.os[2]"), Value::Null);
+        assert_eq!(run("matrix.os['0']"), Value::String("linux".into()));
+    }
+
+    #[test]
+    fn an_index_is_not_evaluated_when_the_target_is_not_a_collection() {
+        assert_eq!(run("matrix.n[fromJSON('bad')]"), Value::Null);
+        assert_eq!(run("matrix.n.*"), Value::Array(vec![]));
+    }
+
+    #[test]
+    fn wildcards_project_and_flatten_one_level() {
+        assert_eq!(
+            run("github.event.commits.*.message"),
+            Value::from_json(json!(["one", "two"]))
+        );
+        assert_eq!(
+            run("github.event.labels.*.name"),
+            Value::from_json(json!(["bug", "docs"]))
+        );
+        assert_eq!(
+            run("toJSON(github.event.commits[*].id)"),
+            Value::String("[\n  1,\n  2\n]".into())
+        );
+        assert_eq!(run("contains(matrix.os.*, 'MAC')"), Value::Bool(true));
+        assert_eq!(run("github.event.commits.*[0]"), Value::Array(vec![]));
+    }
+
+    #[test]
+    fn collections_compare_by_identity() {
+        assert_eq!(run("github.event == github.event"), Value::Bool(true));
+        assert_eq!(run("github.event == github['EVENT']"), Value::Bool(true));
+        assert_eq!(
+            run("github.event.commits.* == github.event.commits.*"),
+            Value::Bool(false)
+        );
+        assert_eq!(run("fromJSON('{}') == fromJSON('{}')"), Value::Bool(false));
+        assert_eq!(run("github.event >= github.event"), Value::Bool(true));
+    }
+
+    #[test]
+    fn status_functions_read_the_job_status() {
+        let contexts = contexts();
+        let mut ctx = EvalContext::new(&contexts);
+        assert_eq!(run_with("success()", &ctx), Ok(Value::Bool(true)));
+        ctx.status = JobStatus::Failure;
+        assert_eq!(
+            run_with("success() || failure()", &ctx),
+            Ok(Value::Bool(true))
+        );
+        assert_eq!(run_with("cancelled()", &ctx), Ok(Value::Bool(false)));
+        ctx.status = JobStatus::Cancelled;
+        assert_eq!(
+            run_with("cancelled() && always()", &ctx),
+            Ok(Value::Bool(true))
+        );
+    }
+
+    #[test]
+    fn the_memory_budget_is_enforced_with_githubs_message() {
+        let contexts = contexts();
+        let mut ctx = EvalContext::new(&contexts);
+        ctx.max_memory = 2_000;
+        assert_eq!(
+            run_with("format('{0}{0}{0}{0}{0}{0}{0}{0}', toJSON(github))", &ctx),
+            Err("The maximum allowed memory size was exceeded while evaluating the following expression: format('{0}{0}{0}{0}{0}{0}{0}{0}', toJSON(github))".into())
+        );
+        assert!(run_with("toJSON(github.ref)", &ctx).is_ok());
+    }
+
+    #[test]
+    fn long_chains_evaluate_without_deep_recursion() {
+        let chain = vec!["1"; 7_000].join("&&");
+        let options = ParseOptions::default();
+        let expr = parse(&chain, &options).expect("parses");
+        let contexts = Value::Null;
+        assert_eq!(
+            evaluate(&expr, &EvalContext::new(&contexts)),
+            Ok(Value::Number(1.0))
+        );
+        assert!(expr.to_string().len() > 14_000);
+    }
+
+    #[test]
+    fn the_deepest_allowed_trees_evaluate_within_a_test_threads_stack() {
+        let options = ParseOptions {
+            max_depth: crate::expr::MAX_DEPTH_LIMIT,
+            ..ParseOptions::allow_all(["github"])
+        };
+        let contexts = contexts();
+        let ctx = EvalContext::new(&contexts);
+        let n = crate::expr::MAX_DEPTH_LIMIT - 1;
+        let sources = [
+            format!("{}true", "!".repeat(n)),
+            format!("{}1{}", "format('{0}', ".repeat(n), ")".repeat(n)),
+            format!("github{}", "['a']".repeat(n)),
+            format!("github{}", ".*".repeat(n)),
+            format!("{}1{}", "(1 == ".repeat(n), ")".repeat(n)),
+        ];
+        for source in sources {
+            let expr = parse(&source, &options).expect("parses at the limit");
+            let _ = evaluate(&expr, &ctx);
+            let _ = expr.to_string();
+            let _ = expr.context_paths();
+        }
+    }
+}

@@ -19,8 +19,9 @@ pub const MAX_EXPRESSION_LENGTH: usize = 21_000;
 /// The nesting depth allowed when [`ParseOptions::max_depth`] is 0.
 pub const DEFAULT_MAX_DEPTH: usize = 50;
 
-/// The largest `max_depth` honoured: deeper trees could exhaust the stack while evaluating.
-pub const MAX_DEPTH_LIMIT: usize = 500;
+/// The largest `max_depth` honoured (twice GitHub's): evaluating a tree this deep needs about 1 MiB
+/// of stack in a debug build, well within a thread's 2 MiB.
+pub const MAX_DEPTH_LIMIT: usize = 100;
 
 pub(crate) fn parse(source: &str, options: &ParseOptions) -> Result<Expr, ExprError> {
     if source.encode_utf16().count() > MAX_EXPRESSION_LENGTH {
@@ -286,18 +287,23 @@ impl Parser<'_> {
                 let op = binary_op(op);
                 let rhs = self.pop_operand()?;
                 let lhs = self.pop_operand()?;
-                let mut args = Vec::new();
-                for operand in [lhs, rhs] {
-                    match operand.node {
-                        Node::Logical {
-                            op: inner,
-                            args: inner_args,
-                        } if inner == op => args.extend(inner_args),
-                        node => args.push(Operand {
-                            node,
-                            height: operand.height,
-                        }),
-                    }
+                // Reuse the left chain's list: a long `a && b && c ...` grows in amortised O(1).
+                let mut args = match lhs.node {
+                    Node::Logical { op: inner, args } if inner == op => args,
+                    node => vec![Operand {
+                        node,
+                        height: lhs.height,
+                    }],
+                };
+                match rhs.node {
+                    Node::Logical {
+                        op: inner,
+                        args: inner_args,
+                    } if inner == op => args.extend(inner_args),
+                    node => args.push(Operand {
+                        node,
+                        height: rhs.height,
+                    }),
                 }
                 let height = 1 + args.iter().map(|a| a.height).max().unwrap_or(0);
                 self.push_built(Node::Logical { op, args }, height);
@@ -495,3 +501,6 @@ fn left_to_right(kind: &TokenKind) -> bool {
         TokenKind::StartGroup | TokenKind::Operator(Operator::Not)
     )
 }
+
+#[cfg(test)]
+mod tests;
