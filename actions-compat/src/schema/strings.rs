@@ -4,7 +4,6 @@
 
 use super::token::{ExprToken, TokenKind};
 use super::Allowed;
-use crate::expr::template::Segment;
 use crate::expr::{self, FunctionSig, ParseOptions, Template};
 
 /// The options that let an expression use exactly what `allowed` allows.
@@ -53,10 +52,11 @@ pub(crate) fn read_string(raw: &str, allowed: &[Allowed], errors: &mut Vec<Strin
     if let Some(text) = template.literal() {
         return TokenKind::String(text.to_owned());
     }
-    let (expr, insert) = match (template.directive(), template.segments()) {
+    let (expr, insert) = match (template.directive(), template.expression_text()) {
         (Some(directive), _) => (directive.name().to_owned(), true),
-        (None, [Segment::Expression { source, .. }]) => (source.clone(), false),
-        (None, segments) => (format_text(segments), false),
+        (None, Some(text)) => (text.to_owned(), false),
+        // Neither literal nor directive: the template has an expression text.
+        (None, None) => return TokenKind::String(raw.to_owned()),
     };
     TokenKind::Expression(ExprToken {
         expr,
@@ -64,35 +64,6 @@ pub(crate) fn read_string(raw: &str, allowed: &[Allowed], errors: &mut Vec<Strin
         insert,
         paths: template.context_paths(),
     })
-}
-
-/// The text of the `format(...)` expression GitHub builds for a string of several parts
-/// (`echo ${{ github.sha }}` is `format('echo {0}', github.sha)`): what the model shows.
-fn format_text(segments: &[Segment]) -> String {
-    let mut format = String::new();
-    let mut args = String::new();
-    let mut index = 0;
-    for segment in segments {
-        match segment {
-            Segment::Literal { text, .. } => {
-                for c in text.chars() {
-                    match c {
-                        '\'' => format.push_str("''"),
-                        '{' => format.push_str("{{"),
-                        '}' => format.push_str("}}"),
-                        c => format.push(c),
-                    }
-                }
-            }
-            Segment::Expression { source, .. } => {
-                format.push_str(&format!("{{{index}}}"));
-                index += 1;
-                args.push_str(", ");
-                args.push_str(source);
-            }
-        }
-    }
-    format!("format('{format}'{args})")
 }
 
 #[cfg(test)]
