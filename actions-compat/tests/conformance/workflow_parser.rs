@@ -4,7 +4,8 @@
 //! A case's sections are split by a line `---`: options, the workflow, then (for reusable-workflow
 //! cases) pairs of a called workflow's reference and text, and last the expected result. When the
 //! expected result lists errors we must refuse the workflow with exactly the same set of
-//! (line, column) positions; otherwise we must accept it. Error messages are compared too, and
+//! (line, column) positions (an error GitHub reports for the whole file, without a position,
+//! matches ours by its text); otherwise we must accept it. Error messages are compared too, and
 //! differences are printed as information: the pass criterion is acceptance and positions. For
 //! accepted cases, job and step ids and normalised `if` expressions are compared with GitHub's
 //! expected template, also as information.
@@ -135,11 +136,23 @@ fn run_case(name: &str, text: &str, message_differences: &mut Vec<String>) -> Re
         .iter()
         .filter_map(|m| position(m))
         .collect();
-    let our_positions: BTreeSet<(usize, usize)> = errors
+    // Errors GitHub reports for the whole file (no position) match ours by their text: we add a
+    // position to them.
+    let whole_file: BTreeSet<&str> = expected_messages
+        .iter()
+        .filter(|m| position(m).is_none())
+        .filter_map(|m| m.split_once(": ").map(|(_, text)| text))
+        .collect();
+    let (ours_whole_file, ours_positioned): (Vec<&Diagnostic>, Vec<&Diagnostic>) = errors
+        .iter()
+        .partition(|d| whole_file.contains(d.message.as_str()));
+    let our_positions: BTreeSet<(usize, usize)> = ours_positioned
         .iter()
         .filter(|d| d.has_position())
         .map(|d| (d.line, d.col))
         .collect();
+    let our_whole_file: BTreeSet<&str> =
+        ours_whole_file.iter().map(|d| d.message.as_str()).collect();
     let ours: BTreeSet<String> = errors.iter().map(ToString::to_string).collect();
     let theirs: BTreeSet<String> = expected_messages.iter().cloned().collect();
     if ours != theirs {
@@ -156,7 +169,7 @@ fn run_case(name: &str, text: &str, message_differences: &mut Vec<String>) -> Re
                 .join(" | ")
         ));
     }
-    if our_positions != expected_positions {
+    if our_positions != expected_positions || our_whole_file != whole_file {
         return Err(format!(
             "error positions differ: ours {:?}, GitHub's {:?}; our errors: {}",
             our_positions,
