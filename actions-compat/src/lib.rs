@@ -20,3 +20,4 @@
 //! ```
 
 pub mod expr;
+pub mod policy;
