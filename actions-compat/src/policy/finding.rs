@@ -26,7 +26,7 @@ impl Severity {
 }
 
 /// A position in a file the gate read: 1-based line and column (column counted in characters).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Location {
     /// The file as it was found (relative to where `hrun lint` ran when given a relative path).
     pub file: PathBuf,
@@ -56,7 +56,7 @@ impl fmt::Display for Location {
 }
 
 /// One rule firing at one place.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
     /// A built-in rule's id (`unpinned-uses`) or a custom one's (`rego/...`).
     pub rule_id: String,
