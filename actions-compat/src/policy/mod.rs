@@ -9,6 +9,7 @@
 //!
 //! This module reads the files it is pointed at and nothing else; it never runs anything.
 
+pub mod discover;
 pub mod finding;
 pub mod injection;
 pub mod policy_file;
@@ -17,8 +18,11 @@ mod render;
 pub mod report;
 pub mod rules;
 mod source_text;
+#[cfg(test)]
+mod test_tree;
 pub mod uses_ref;
 
+pub use discover::{FileKind, LintTarget};
 pub use finding::{Finding, Location, Severity};
 pub use policy_file::{Policy, PolicyFileError, POLICY_FILE_PATH};
 pub use rego::{RegoError, RegoPolicy};
