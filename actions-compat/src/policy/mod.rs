@@ -9,6 +9,7 @@
 //!
 //! This module reads the files it is pointed at and nothing else; it never runs anything.
 
+pub mod checks;
 pub mod discover;
 pub mod finding;
 pub mod injection;
