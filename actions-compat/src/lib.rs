@@ -4,7 +4,9 @@
 //! process and knows nothing of how or where a job runs. Everything else in Hermetic Runner sees
 //! workflows through it:
 //!
-//! - [`yaml`]: a YAML tree in which every node keeps its file, line and column.
+//! - [`yaml`]: a YAML tree in which every node keeps its file, line and column, built on
+//!   `saphyr-parser`, with the YAML 1.2 core schema and limits against hostile documents.
+//! - [`diagnostic`]: errors about a user's file, `FILE (Line: L, Col: C): MESSAGE`.
 //! - [`expr`]: the `${{ }}` expression language: lexer, parser, evaluator, functions, templates.
 //! - [`workflow`] and [`action`]: workflow files and `action.yml` as typed models, with GitHub's
 //!   errors (file:line:col) for unknown keys, wrong types and expressions where none are allowed.
@@ -19,5 +21,7 @@
 //! assert_eq!(value, Value::Bool(true));
 //! ```
 
+pub mod diagnostic;
 pub mod expr;
 pub mod policy;
+pub mod yaml;

@@ -1,0 +1,364 @@
+//! Builds the [`Node`] tree from `saphyr-parser` events, without recursion.
+//!
+//! The builder enforces the [`Limits`] as events arrive, so a hostile document is refused before
+//! it is built: too deep a nesting, too many nodes (aliases count as copies of what they refer
+//! to, which is what stops "billion laughs" documents) and duplicate keys.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use saphyr_parser::{Event, Marker, Parser, ScalarStyle as SaphyrStyle, Span, Tag};
+
+use super::node::{Entry, Node, NodeKind, Scalar, ScalarStyle};
+use super::Limits;
+use crate::diagnostic::{Diagnostic, ParseErrors};
+
+/// A collection being built, with what it needs when it is finished.
+struct Frame {
+    line: usize,
+    col: usize,
+    anchor: usize,
+    /// Nodes in the collection so far, itself included.
+    nodes: usize,
+    /// The height of its tallest child so far (a scalar has height 0).
+    child_height: usize,
+    content: Content,
+}
+
+enum Content {
+    Sequence(Vec<Node>),
+    Mapping {
+        entries: Vec<Entry>,
+        key: Option<Node>,
+        seen: HashSet<String>,
+    },
+}
+
+/// An anchored node, with its size and height so that aliases to it are checked before copying.
+struct Anchored {
+    node: Node,
+    nodes: usize,
+    height: usize,
+}
+
+struct Builder<'s> {
+    file: Arc<str>,
+    source: &'s str,
+    lines: Option<Vec<&'s str>>,
+    limits: Limits,
+    stack: Vec<Frame>,
+    anchors: HashMap<usize, Anchored>,
+    root: Option<Node>,
+    /// Nodes made so far, copies made by aliases included.
+    nodes: usize,
+    /// Where the previous event ended, to find the header of a block scalar.
+    previous_end: Marker,
+    documents: usize,
+    /// Problems that do not stop the build (duplicate keys, bad tags).
+    errors: Vec<Diagnostic>,
+}
+
+/// A problem that stops the build.
+struct Fatal(Diagnostic);
+
+pub(super) fn build(source: &str, file: &str, limits: Limits) -> Result<Node, ParseErrors> {
+    let mut builder = Builder {
+        file: Arc::from(file),
+        source,
+        lines: None,
+        limits,
+        stack: Vec::new(),
+        anchors: HashMap::new(),
+        root: None,
+        nodes: 0,
+        previous_end: Marker::new(0, 1, 0),
+        documents: 0,
+        errors: Vec::new(),
+    };
+    for event in Parser::new_from_str(source) {
+        let step = match event {
+            Ok((event, span)) => builder.on_event(event, span),
+            Err(e) => Err(Fatal(Diagnostic::new(
+                file,
+                e.marker().line(),
+                e.marker().col() + 1,
+                e.info(),
+            ))),
+        };
+        if let Err(Fatal(d)) = step {
+            builder.errors.push(d);
+            return Err(ParseErrors(builder.errors));
+        }
+    }
+    if !builder.errors.is_empty() {
+        return Err(ParseErrors(builder.errors));
+    }
+    // An empty stream is an empty document: a null scalar.
+    Ok(builder.root.unwrap_or_else(|| Node {
+        file: builder.file.clone(),
+        line: 1,
+        col: 1,
+        kind: NodeKind::Scalar(Scalar {
+            value: String::new(),
+            style: ScalarStyle::Plain,
+            tag: None,
+        }),
+    }))
+}
+
+impl Builder<'_> {
+    fn on_event(&mut self, event: Event<'_>, span: Span) -> Result<(), Fatal> {
+        let (line, col) = (span.start.line(), span.start.col() + 1);
+        let result = match event {
+            Event::DocumentStart(_) => {
+                self.documents += 1;
+                if self.documents > 1 {
+                    return Err(self.fatal(
+                        line,
+                        col,
+                        "A workflow or action file holds one YAML document; found a second one",
+                    ));
+                }
+                Ok(())
+            }
+            Event::Scalar(value, style, anchor, tag) => {
+                let style = convert_style(style);
+                let (line, col) = if tag.is_none()
+                    && anchor == 0
+                    && matches!(style, ScalarStyle::Literal | ScalarStyle::Folded)
+                {
+                    self.block_header(span.start).unwrap_or((line, col))
+                } else {
+                    (line, col)
+                };
+                let scalar = Scalar {
+                    value: value.into_owned(),
+                    style,
+                    tag: tag.map(|t| full_tag(&t)),
+                };
+                if let Err(e) = scalar.resolve() {
+                    let message = e.message(line, col);
+                    self.errors
+                        .push(Diagnostic::new(&*self.file, line, col, message));
+                }
+                let node = self.node(line, col, NodeKind::Scalar(scalar));
+                self.count(1, line, col)?;
+                self.finish(node, anchor, 1, 0)
+            }
+            Event::SequenceStart(anchor, tag) => {
+                self.check_collection_tag(tag.as_deref(), "seq", line, col);
+                self.open(line, col, anchor, Content::Sequence(Vec::new()))
+            }
+            Event::MappingStart(anchor, tag) => {
+                self.check_collection_tag(tag.as_deref(), "map", line, col);
+                let content = Content::Mapping {
+                    entries: Vec::new(),
+                    key: None,
+                    seen: HashSet::new(),
+                };
+                self.open(line, col, anchor, content)
+            }
+            Event::SequenceEnd | Event::MappingEnd => self.close(),
+            Event::Alias(id) => self.alias(id, line, col),
+            Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => Ok(()),
+        };
+        self.previous_end = span.end;
+        result
+    }
+
+    fn node(&self, line: usize, col: usize, kind: NodeKind) -> Node {
+        Node {
+            file: self.file.clone(),
+            line,
+            col,
+            kind,
+        }
+    }
+
+    fn fatal(&self, line: usize, col: usize, message: impl Into<String>) -> Fatal {
+        Fatal(Diagnostic::new(&*self.file, line, col, message))
+    }
+
+    fn count(&mut self, nodes: usize, line: usize, col: usize) -> Result<(), Fatal> {
+        self.nodes = self.nodes.saturating_add(nodes);
+        if self.nodes > self.limits.max_nodes {
+            return Err(self.fatal(
+                line,
+                col,
+                format!(
+                    "The document has more than {} nodes (aliases count as copies of their anchor)",
+                    self.limits.max_nodes
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn depth_exceeded(&self, line: usize, col: usize) -> Fatal {
+        self.fatal(line, col, "Maximum object depth exceeded")
+    }
+
+    fn open(
+        &mut self,
+        line: usize,
+        col: usize,
+        anchor: usize,
+        content: Content,
+    ) -> Result<(), Fatal> {
+        if self.stack.len() + 1 > self.limits.max_depth {
+            return Err(self.depth_exceeded(line, col));
+        }
+        self.count(1, line, col)?;
+        self.stack.push(Frame {
+            line,
+            col,
+            anchor,
+            nodes: 1,
+            child_height: 0,
+            content,
+        });
+        Ok(())
+    }
+
+    fn close(&mut self) -> Result<(), Fatal> {
+        let Some(frame) = self.stack.pop() else {
+            return Ok(());
+        };
+        let kind = match frame.content {
+            Content::Sequence(items) => NodeKind::Sequence(items),
+            Content::Mapping { entries, .. } => NodeKind::Mapping(entries),
+        };
+        let node = self.node(frame.line, frame.col, kind);
+        self.finish(node, frame.anchor, frame.nodes, frame.child_height + 1)
+    }
+
+    fn alias(&mut self, id: usize, line: usize, col: usize) -> Result<(), Fatal> {
+        let Some(anchored) = self.anchors.get(&id) else {
+            return Err(self.fatal(
+                line,
+                col,
+                "The alias refers to an anchor whose node is not complete (an alias inside its own anchor)",
+            ));
+        };
+        let (nodes, height) = (anchored.nodes, anchored.height);
+        if self.stack.len() + height > self.limits.max_depth {
+            return Err(self.depth_exceeded(line, col));
+        }
+        self.count(nodes, line, col)?;
+        let Some(anchored) = self.anchors.get(&id) else {
+            return Ok(());
+        };
+        let mut node = anchored.node.clone();
+        node.line = line;
+        node.col = col;
+        self.finish(node, 0, nodes, height)
+    }
+
+    /// Records an anchor and places a finished node in its parent (or as the root).
+    fn finish(
+        &mut self,
+        node: Node,
+        anchor: usize,
+        nodes: usize,
+        height: usize,
+    ) -> Result<(), Fatal> {
+        if anchor != 0 {
+            self.anchors.insert(
+                anchor,
+                Anchored {
+                    node: node.clone(),
+                    nodes,
+                    height,
+                },
+            );
+        }
+        let Some(parent) = self.stack.last_mut() else {
+            self.root = Some(node);
+            return Ok(());
+        };
+        parent.nodes = parent.nodes.saturating_add(nodes);
+        parent.child_height = parent.child_height.max(height);
+        match &mut parent.content {
+            Content::Sequence(items) => items.push(node),
+            Content::Mapping { entries, key, seen } => match key.take() {
+                None => {
+                    let Some(scalar) = node.as_scalar() else {
+                        return Err(Fatal(Diagnostic::new(
+                            &*node.file,
+                            node.line,
+                            node.col,
+                            "A mapping key must be a scalar",
+                        )));
+                    };
+                    if !seen.insert(scalar.value.clone()) {
+                        let message = format!("'{}' is already defined", scalar.value);
+                        self.errors.push(Diagnostic::new(
+                            &*node.file,
+                            node.line,
+                            node.col,
+                            message,
+                        ));
+                    }
+                    *key = Some(node);
+                }
+                Some(k) => entries.push(Entry {
+                    key: k,
+                    value: node,
+                }),
+            },
+        }
+        Ok(())
+    }
+
+    fn check_collection_tag(&mut self, tag: Option<&Tag>, expected: &str, line: usize, col: usize) {
+        let Some(tag) = tag else { return };
+        let full = full_tag(tag);
+        if full != "!" && full != format!("tag:yaml.org,2002:{expected}") {
+            self.errors.push(Diagnostic::new(
+                &*self.file,
+                line,
+                col,
+                format!("Unexpected tag '{full}'"),
+            ));
+        }
+    }
+
+    /// Where the `|` or `>` of an untagged block scalar is: `saphyr-parser` places the scalar at
+    /// its content, GitHub at its header. The header is the first `|` or `>` after the previous
+    /// event that is not in a comment.
+    fn block_header(&mut self, content: Marker) -> Option<(usize, usize)> {
+        let source = self.source;
+        let lines = self.lines.get_or_insert_with(|| source.lines().collect());
+        let from = self.previous_end;
+        for line in from.line()..=content.line() {
+            let text = lines.get(line.checked_sub(1)?)?;
+            let skip = if line == from.line() { from.col() } else { 0 };
+            let mut previous_blank = true;
+            for (col, c) in text.chars().enumerate().skip(skip) {
+                if line == content.line() && col >= content.col() {
+                    return None;
+                }
+                match c {
+                    '#' if previous_blank => break,
+                    '|' | '>' => return Some((line, col + 1)),
+                    _ => previous_blank = c.is_whitespace(),
+                }
+            }
+        }
+        None
+    }
+}
+
+fn convert_style(style: SaphyrStyle) -> ScalarStyle {
+    match style {
+        SaphyrStyle::Plain => ScalarStyle::Plain,
+        SaphyrStyle::SingleQuoted => ScalarStyle::SingleQuoted,
+        SaphyrStyle::DoubleQuoted => ScalarStyle::DoubleQuoted,
+        SaphyrStyle::Literal => ScalarStyle::Literal,
+        SaphyrStyle::Folded => ScalarStyle::Folded,
+    }
+}
+
+fn full_tag(tag: &Tag) -> String {
+    format!("{}{}", tag.handle, tag.suffix)
+}
