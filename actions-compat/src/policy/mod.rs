@@ -11,8 +11,10 @@
 
 pub mod checks;
 pub mod discover;
+pub mod extract;
 pub mod finding;
 pub mod injection;
+mod lint;
 pub mod policy_file;
 pub mod rego;
 mod render;
@@ -25,6 +27,7 @@ pub mod uses_ref;
 
 pub use discover::{FileKind, LintTarget};
 pub use finding::{Finding, Location, Severity};
+pub use lint::{lint_paths, LintOptions};
 pub use policy_file::{Policy, PolicyFileError, POLICY_FILE_PATH};
 pub use rego::{RegoError, RegoPolicy};
 pub use render::{OutputFormat, RenderOptions, UnknownFormat};
