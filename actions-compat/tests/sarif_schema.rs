@@ -5,7 +5,8 @@
 //! Nothing is fetched from the network: the Multitool's rule that tries to reach URIs is off.
 
 use actions_compat::policy::{
-    Finding, LintError, LintReport, Location, OutputFormat, Policy, Severity, SourceFile,
+    lint_paths, Finding, LintError, LintOptions, LintReport, Location, OutputFormat, Policy,
+    Severity, SourceFile,
 };
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -32,7 +33,7 @@ const WORKFLOW: &str = "name: pr\non: pull_request_target\njobs:\n  test:\n    r
 
 /// A report with every kind of content SARIF output has: built-in and custom rules, both
 /// levels, a file path needing URI escaping, and a failure to evaluate.
-fn reports() -> Vec<(&'static str, LintReport)> {
+fn reports(scratch: &str) -> Vec<(&'static str, LintReport)> {
     let file = PathBuf::from("repo/.github/workflows/pr #1.yml");
     let at = |line, col| Location::new(&file, line, col);
     let finding = |rule: &str, severity, line, col, message: &str| Finding {
@@ -101,7 +102,33 @@ fn reports() -> Vec<(&'static str, LintReport)> {
         ("denied", denied),
         ("failed", failed),
         ("clean", reports_clean()),
+        ("linted", linted_repository(scratch)),
     ]
+}
+
+/// A real run of the gate over a scratch repository with a policy file and a Rego rule.
+fn linted_repository(scratch: &str) -> LintReport {
+    let root = scratch_dir(&format!("{scratch}-repository"));
+    let write = |relative: &str, text: &str| {
+        let path = root.join(relative);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+    };
+    write(".git/HEAD", "ref: refs/heads/main\n");
+    write(".github/workflows/pr.yml", WORKFLOW);
+    write(
+        ".github/policies/names.rego",
+        "package hrun.names\nwarn contains {\"msg\": \"job has no name\", \"path\": [\"jobs\", j]} if {\n  some j, job in input.jobs\n  not job.name\n}\n",
+    );
+    write(
+        ".github/hrun-policy.toml",
+        "rego = [\"policies/names.rego\"]\n",
+    );
+    let report = lint_paths(&[root], &LintOptions::default());
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert!(report.denied() >= 3, "{:?}", report.findings);
+    assert!(report.warnings() >= 1, "{:?}", report.findings);
+    report
 }
 
 fn reports_clean() -> LintReport {
@@ -112,7 +139,8 @@ fn reports_clean() -> LintReport {
 }
 
 fn write_logs(dir: &Path) -> Vec<PathBuf> {
-    reports()
+    let scratch = dir.file_name().unwrap_or_default().to_string_lossy();
+    reports(&scratch)
         .into_iter()
         .map(|(name, report)| {
             let path = dir.join(format!("{name}.sarif"));
@@ -230,7 +258,10 @@ fn sarif_output_passes_microsofts_validator_with_github_rules() {
 fn the_multitool_check_catches_what_github_requires() {
     let Some(tool) = multitool() else { return };
     let dir = scratch_dir("multitool-negative");
-    let (_, report) = reports().into_iter().next().expect("a report");
+    let (_, report) = reports("multitool-negative-run")
+        .into_iter()
+        .next()
+        .expect("a report");
     let mut sarif: serde_json::Value =
         serde_json::from_str(&report.render(OutputFormat::Sarif)).expect("sarif is JSON");
     if let Some(rule) = sarif["runs"][0]["tool"]["driver"]["rules"][0].as_object_mut() {
@@ -298,7 +329,10 @@ fn the_jsonschema_check_catches_a_bad_level() {
         return;
     }
     let dir = scratch_dir("negative");
-    let (_, report) = reports().into_iter().next().expect("a report");
+    let (_, report) = reports("jsonschema-negative-run")
+        .into_iter()
+        .next()
+        .expect("a report");
     let bad = report
         .render(OutputFormat::Sarif)
         .replace("\"level\": \"error\"", "\"level\": \"fatal\"");
