@@ -14,7 +14,10 @@
 //! - A finding's rule id is `rego/<rule>` when the object names `rule`, otherwise
 //!   `rego/<name>` from the package (`rego/runners`), or `rego/hrun` for `package hrun`. The
 //!   policy file can change its level like any rule's (`[rules."rego/runners"]`).
-//! - `input` is the parsed file (workflow or action) as JSON, exactly as the model serializes it.
+//! - `input` is the parsed file (workflow or action) as JSON in the shape it is written: keys as
+//!   written (`runs-on`, `on`), scalars resolved by the YAML 1.2 core schema as GitHub resolves
+//!   them, anchors expanded. It is the shape other workflow policy tools (conftest) give, and
+//!   the one in which a finding's `path` leads back to a line and column.
 //!   `data.lint.file.path` is the file's path relative to the repository root and
 //!   `data.lint.file.kind` is `"workflow"` or `"action"`.
 //!

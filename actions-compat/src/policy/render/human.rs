@@ -105,16 +105,15 @@ fn snippet(
     let _ = writeln!(out, "{gutter} {bar}");
     let _ = writeln!(out, "{} {bar} {line}", palette.frame(&number));
     // Keep tabs so the caret lines up under the same column however the terminal shows them.
+    // A column past the end of the line (the line ending) puts the caret just after it.
     let pad: String = line
         .chars()
         .take(at.col.saturating_sub(1))
         .map(|c| if c == '\t' { '\t' } else { ' ' })
         .collect();
-    let short = at.col.saturating_sub(1).saturating_sub(pad.chars().count());
     let _ = writeln!(
         out,
-        "{gutter} {bar} {pad}{}{}",
-        " ".repeat(short),
+        "{gutter} {bar} {pad}{}",
         palette.severity(severity, "^")
     );
 }
@@ -189,7 +188,7 @@ error: 1 file checked: 1 denied by policy, 1 warning
     }
 
     #[test]
-    fn caret_keeps_tabs_and_survives_columns_past_the_line() {
+    fn caret_keeps_tabs_and_stops_at_the_end_of_the_line() {
         let mut report = fixtures::report();
         report.files[0].text = "\tab\n".into();
         report.findings.truncate(1);
@@ -199,7 +198,7 @@ error: 1 file checked: 1 denied by policy, 1 warning
         assert!(out.contains("1 | \tab\n  | \t ^\n"), "{out:?}");
         report.findings[0].location.col = 9;
         let out = render(&report, RenderOptions::default());
-        assert!(out.contains("1 | \tab\n  | \t       ^\n"), "{out:?}");
+        assert!(out.contains("1 | \tab\n  | \t  ^\n"), "{out:?}");
     }
 
     #[test]
