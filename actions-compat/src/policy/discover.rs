@@ -8,6 +8,7 @@
 //! entries so that no tree can make it hang.
 
 use super::report::LintError;
+use std::collections::HashSet;
 use std::path::{Component, Path, PathBuf};
 
 /// How deep below a directory argument `action.yml` files are looked for.
@@ -75,6 +76,7 @@ pub fn discover(paths: &[PathBuf]) -> (Vec<LintTarget>, Vec<LintError>) {
         paths
     };
     let mut targets: Vec<LintTarget> = Vec::new();
+    let mut seen: HashSet<PathBuf> = HashSet::new();
     let mut errors = Vec::new();
     for arg in paths {
         let metadata = match std::fs::metadata(arg) {
@@ -102,9 +104,8 @@ pub fn discover(paths: &[PathBuf]) -> (Vec<LintTarget>, Vec<LintError>) {
             vec![(tidy(arg), FileKind::of(arg))]
         };
         for (path, kind) in found {
-            let target = LintTarget::new(path, kind);
-            if !targets.iter().any(|t| same_file(&t.path, &target.path)) {
-                targets.push(target);
+            if seen.insert(absolute(&path)) {
+                targets.push(LintTarget::new(path, kind));
             }
         }
     }
@@ -199,17 +200,16 @@ fn tidy(path: &Path) -> PathBuf {
     }
 }
 
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (std::path::absolute(a), std::path::absolute(b)) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => a == b,
-    }
+/// The path made absolute without touching the file system beyond the current directory
+/// (symbolic links are not resolved), or the path itself if that fails.
+pub fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// The nearest directory above `path` that holds `.git`; failing that, the directory above a
 /// `.github` the path is in; failing that, the path's own directory.
 pub fn repository_root(path: &Path) -> PathBuf {
-    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let absolute = absolute(path);
     let start = if absolute.is_dir() {
         absolute.as_path()
     } else {
@@ -231,7 +231,7 @@ pub fn repository_root(path: &Path) -> PathBuf {
 
 /// `path` relative to `root`, with `/` separators; the path as given when it is not below root.
 pub fn relative_to(path: &Path, root: &Path) -> String {
-    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let absolute = absolute(path);
     let relative = absolute.strip_prefix(root).unwrap_or(path);
     relative
         .components()

@@ -6,6 +6,7 @@ use super::policy_file::PolicyFileError;
 use super::rego::RegoError;
 use super::rules::{custom_rule_info, BuiltinRule, RuleInfo};
 use super::uses_ref::UsesRefError;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// The verdict of a lint run. Each has its own exit code, so a denial and a failure to
@@ -136,6 +137,16 @@ pub struct SourceFile {
     pub text: String,
 }
 
+/// The files of a report by path (see [`LintReport::sources`]).
+#[derive(Debug)]
+pub struct Sources<'a>(HashMap<&'a Path, &'a SourceFile>);
+
+impl<'a> Sources<'a> {
+    pub fn get(&self, path: &Path) -> Option<&'a SourceFile> {
+        self.0.get(path).copied()
+    }
+}
+
 /// Everything a lint run found.
 #[derive(Debug, Default)]
 pub struct LintReport {
@@ -181,6 +192,11 @@ impl LintReport {
     /// The file read at this path, if any.
     pub fn source(&self, path: &Path) -> Option<&SourceFile> {
         self.files.iter().find(|file| file.path == path)
+    }
+
+    /// Every file read, by path, for renderers that look up many locations.
+    pub fn sources(&self) -> Sources<'_> {
+        Sources(self.files.iter().map(|f| (f.path.as_path(), f)).collect())
     }
 
     /// Sorts findings by file, line, column and rule, for stable output.

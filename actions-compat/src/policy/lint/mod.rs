@@ -3,16 +3,16 @@
 //! the custom Rego rules, and returns the [`LintReport`].
 
 use super::checks::{check_expansion, check_trigger, check_uses};
-use super::discover::{discover, relative_to, FileKind, LintTarget};
+use super::discover::{absolute, discover, relative_to, repository_root, FileKind, LintTarget};
 use super::extract::{extract, locate, to_json, Script};
 use super::finding::{Finding, Location};
-use super::policy_file::{Policy, POLICY_FILE_PATH};
+use super::policy_file::{Policy, PolicyFileError, POLICY_FILE_PATH};
 use super::rego::{FileFacts, RegoPolicy, DEFAULT_TIME_LIMIT};
 use super::report::{LintError, LintReport, SourceFile};
 use super::rules::custom_rule_info;
 use super::uses_ref::UsesRef;
 use crate::yaml::{self, Limits};
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
@@ -48,11 +48,6 @@ struct Rules {
     rego: Option<RegoPolicy>,
 }
 
-struct RepositoryRules {
-    root: PathBuf,
-    rules: Option<Rules>,
-}
-
 /// Lints workflows and actions under `paths` (the current directory when empty).
 pub fn lint_paths(paths: &[PathBuf], options: &LintOptions) -> LintReport {
     let mut report = LintReport::default();
@@ -63,31 +58,20 @@ pub fn lint_paths(paths: &[PathBuf], options: &LintOptions) -> LintReport {
         .policy
         .as_ref()
         .map(|file| load_rules(file, None, options, &mut report));
-    let mut repositories: Vec<RepositoryRules> = Vec::new();
+    let mut repositories: HashMap<PathBuf, Option<Rules>> = HashMap::new();
     let mut queue: VecDeque<(LintTarget, usize)> = targets.into_iter().map(|t| (t, 0)).collect();
     let mut seen: HashSet<PathBuf> = HashSet::new();
 
     while let Some((target, depth)) = queue.pop_front() {
-        let key = std::path::absolute(&target.path).unwrap_or_else(|_| target.path.clone());
-        if !seen.insert(key) {
+        if !seen.insert(absolute(&target.path)) {
             continue;
         }
         let rules = match &mut explicit {
             Some(rules) => rules.as_mut(),
-            None => {
-                let index = match repositories.iter().position(|r| r.root == target.repo_root) {
-                    Some(index) => index,
-                    None => {
-                        let rules = repository_rules(&target, options, &mut report);
-                        repositories.push(RepositoryRules {
-                            root: target.repo_root.clone(),
-                            rules,
-                        });
-                        repositories.len() - 1
-                    }
-                };
-                repositories.get_mut(index).and_then(|r| r.rules.as_mut())
-            }
+            None => repositories
+                .entry(target.repo_root.clone())
+                .or_insert_with(|| repository_rules(&target, options, &mut report))
+                .as_mut(),
         };
         let Some(rules) = rules else { continue };
         let local_actions = lint_file(&target, rules, options, &mut report);
@@ -125,17 +109,15 @@ fn load_rules(
     let text = match std::fs::read_to_string(file) {
         Ok(text) => text,
         Err(source) => {
-            report.errors.push(LintError::Policy(
-                super::policy_file::PolicyFileError::Read {
-                    path: file.to_path_buf(),
-                    source,
-                },
-            ));
+            report.errors.push(LintError::Policy(PolicyFileError::Read {
+                path: file.to_path_buf(),
+                source,
+            }));
             return None;
         }
     };
     let parsed = Policy::parse(&text, file);
-    let root = repo_root.map_or_else(|| super::discover::repository_root(file), Path::to_path_buf);
+    let root = repo_root.map_or_else(|| repository_root(file), Path::to_path_buf);
     report.files.push(SourceFile {
         path: file.to_path_buf(),
         repo_relative: relative_to(file, &root),

@@ -3,7 +3,7 @@
 
 use super::RenderOptions;
 use crate::policy::finding::{Location, Severity};
-use crate::policy::report::{LintReport, Outcome};
+use crate::policy::report::{LintReport, Outcome, Sources};
 use crate::policy::source_text::line_text;
 use std::fmt::Write;
 
@@ -40,6 +40,7 @@ pub(super) fn render(report: &LintReport, options: RenderOptions) -> String {
     let palette = Palette {
         color: options.color,
     };
+    let sources = report.sources();
     let mut out = String::new();
     for finding in &report.findings {
         let headline = format!("{}[{}]", finding.severity.label(), finding.rule_id);
@@ -51,7 +52,7 @@ pub(super) fn render(report: &LintReport, options: RenderOptions) -> String {
         );
         snippet(
             &mut out,
-            report,
+            &sources,
             &finding.location,
             finding.severity,
             &palette,
@@ -68,7 +69,7 @@ pub(super) fn render(report: &LintReport, options: RenderOptions) -> String {
             palette.bold(&format!(": {error}"))
         );
         match error.location() {
-            Some(at) => snippet(&mut out, report, at, Severity::Deny, &palette),
+            Some(at) => snippet(&mut out, &sources, at, Severity::Deny, &palette),
             None => {
                 if let Some(file) = error.file() {
                     let _ = writeln!(out, " {} {}", palette.frame("-->"), file.display());
@@ -87,13 +88,13 @@ pub(super) fn render(report: &LintReport, options: RenderOptions) -> String {
 /// ` --> file:line:col`, then the line and a caret when the file's text is at hand.
 fn snippet(
     out: &mut String,
-    report: &LintReport,
+    sources: &Sources<'_>,
     at: &Location,
     severity: Severity,
     palette: &Palette,
 ) {
-    let line = report
-        .source(&at.file)
+    let line = sources
+        .get(&at.file)
         .and_then(|file| line_text(&file.text, at.line));
     let number = at.line.to_string();
     let gutter = " ".repeat(number.len());

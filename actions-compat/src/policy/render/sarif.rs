@@ -5,7 +5,7 @@
 //! `executionSuccessful` is false.
 
 use crate::policy::finding::{Location, Severity};
-use crate::policy::report::LintReport;
+use crate::policy::report::{LintReport, Sources};
 use crate::policy::rules::RuleInfo;
 use crate::policy::source_text::line_text;
 use serde_json::{json, Map, Value};
@@ -18,12 +18,13 @@ const FINGERPRINT_KEY: &str = "hrunFindingHash/v1";
 
 pub(super) fn render(report: &LintReport) -> String {
     let rules = report.rules();
+    let sources = report.sources();
     let mut occurrences: HashMap<(String, String, String), usize> = HashMap::new();
     let results: Vec<Value> = report
         .findings
         .iter()
         .map(|finding| {
-            let (uri, line) = artifact(report, &finding.location);
+            let (uri, line) = artifact(&sources, &finding.location);
             let key = (finding.rule_id.clone(), uri.clone(), line.trim().to_string());
             let occurrence = occurrences.entry(key.clone()).or_insert(0);
             *occurrence += 1;
@@ -61,7 +62,7 @@ pub(super) fn render(report: &LintReport) -> String {
                 json!({ "id": format!("hrun/{}", error.kind()) }),
             );
             if let Some(at) = error.location() {
-                let (uri, _) = artifact(report, at);
+                let (uri, _) = artifact(&sources, at);
                 notification.insert("locations".into(), json!([physical_location(&uri, at)]));
             }
             Value::Object(notification)
@@ -131,8 +132,8 @@ fn rule_descriptor(rule: &RuleInfo) -> Value {
 }
 
 /// The repository-relative URI of the location's file and the text of its line.
-fn artifact(report: &LintReport, at: &Location) -> (String, String) {
-    match report.source(&at.file) {
+fn artifact(sources: &Sources<'_>, at: &Location) -> (String, String) {
+    match sources.get(&at.file) {
         Some(file) => (
             encode_uri(&file.repo_relative),
             line_text(&file.text, at.line)
