@@ -2,7 +2,8 @@
 //!
 //! Every parser in this crate (YAML, workflow, action) reports problems in a file as
 //! [`Diagnostic`]s, and a failed parse returns all of them at once as [`ParseErrors`], so that a
-//! user sees every problem GitHub would show, not only the first.
+//! user sees every problem GitHub would show, not only the first. Reading a file from disk adds
+//! one more way to fail, [`LoadError`].
 
 use std::fmt;
 
@@ -103,6 +104,18 @@ impl fmt::Display for ParseErrors {
         }
         Ok(())
     }
+}
+
+/// Why a file could not be loaded: it could not be read, or it was read and has problems.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Parse(#[from] ParseErrors),
 }
 
 #[cfg(test)]

@@ -24,4 +24,6 @@
 pub mod diagnostic;
 pub mod expr;
 pub mod policy;
+pub(crate) mod schema;
+pub mod workflow;
 pub mod yaml;

@@ -123,14 +123,17 @@ impl Builder<'_> {
             }
             Event::Scalar(value, style, anchor, tag) => {
                 let style = convert_style(style);
-                let (line, col) = if tag.is_none()
-                    && anchor == 0
-                    && matches!(style, ScalarStyle::Literal | ScalarStyle::Folded)
-                {
-                    self.block_header(span.start).unwrap_or((line, col))
-                } else {
-                    (line, col)
-                };
+                let untagged = tag.is_none() && anchor == 0;
+                let (line, col) =
+                    if untagged && matches!(style, ScalarStyle::Literal | ScalarStyle::Folded) {
+                        self.block_header(span.start).unwrap_or((line, col))
+                    } else if untagged && style == ScalarStyle::Plain && span.start == span.end {
+                        // An empty value (`key:`) is placed at the colon; GitHub places it after.
+                        let at_colon = self.char_at(line, span.start.col()) == Some(':');
+                        (line, if at_colon { col + 1 } else { col })
+                    } else {
+                        (line, col)
+                    };
                 let scalar = Scalar {
                     value: value.into_owned(),
                     style,
@@ -321,6 +324,13 @@ impl Builder<'_> {
                 format!("Unexpected tag '{full}'"),
             ));
         }
+    }
+
+    /// The character at a 1-based line and 0-based column.
+    fn char_at(&mut self, line: usize, col: usize) -> Option<char> {
+        let source = self.source;
+        let lines = self.lines.get_or_insert_with(|| source.lines().collect());
+        lines.get(line.checked_sub(1)?)?.chars().nth(col)
     }
 
     /// Where the `|` or `>` of an untagged block scalar is: `saphyr-parser` places the scalar at

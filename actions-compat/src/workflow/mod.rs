@@ -1,0 +1,96 @@
+//! Workflow files (`.github/workflows/*.yml`) as a typed [`Workflow`], read as GitHub reads them.
+//!
+//! Reading goes in three steps, each reporting every problem it finds, in GitHub's words and at
+//! GitHub's positions:
+//!
+//! 1. [`crate::yaml`] builds the YAML tree (syntax, duplicate keys, tags, size and depth limits);
+//! 2. the schema reader ([`crate::schema`]) checks it against GitHub's workflow syntax, written
+//!    as our own table in `schema.rs` and `events.rs`: unknown keys, wrong types, missing
+//!    required keys, and expressions where GitHub allows none or that use contexts GitHub does
+//!    not allow there;
+//! 3. the converter builds the [`Workflow`] and makes GitHub's remaining checks: job and step ids,
+//!    `needs` (unknown jobs, cycles), `if` conditions, containers, matrices, `runs-on` groups,
+//!    cron schedules and `uses` references.
+//!
+//! As GitHub does, a step that finds problems stops the next from running, so the errors
+//! returned are those of the first step that found any.
+//!
+//! This module reads only the file it is given: reusable workflows a job calls are checked
+//! against their definition by [`check_reusable_call`] when the caller has both.
+//!
+//! ```
+//! let src = "on: push\njobs:\n  build:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo hi\n";
+//! let workflow = actions_compat::workflow::parse(src, ".github/workflows/ci.yml").unwrap();
+//! assert_eq!(workflow.jobs[0].id.value, "build");
+//!
+//! let errors = actions_compat::workflow::parse("on: push\n", "ci.yml").unwrap_err();
+//! assert_eq!(errors.to_string(), "ci.yml (Line: 1, Col: 1): Required property is missing: jobs");
+//! ```
+
+mod convert;
+mod events;
+pub mod model;
+mod reusable;
+pub(crate) mod schema;
+
+pub use model::*;
+pub use reusable::check_reusable_call;
+
+pub(crate) use convert::Converter;
+
+use std::path::Path;
+
+use crate::diagnostic::{LoadError, ParseErrors};
+use crate::yaml;
+
+/// How to read a workflow file.
+#[derive(Debug, Clone, Default)]
+pub struct ParseOptions {
+    /// Size and depth limits; see [`yaml::Limits`] for the defaults.
+    pub limits: yaml::Limits,
+    /// Accept GitHub's experimental background steps (`background:`, `wait:`, `wait-all:`,
+    /// `cancel:`), refused by default as GitHub refuses them unless enabled.
+    pub background_steps: bool,
+}
+
+/// Reads a workflow file's text. `file_name` names it in diagnostics (GitHub uses the path from
+/// the repository root, `.github/workflows/ci.yml`).
+pub fn parse(source: &str, file_name: &str) -> Result<Workflow, ParseErrors> {
+    parse_with(source, file_name, &ParseOptions::default())
+}
+
+/// [`parse`] with options.
+pub fn parse_with(
+    source: &str,
+    file_name: &str,
+    options: &ParseOptions,
+) -> Result<Workflow, ParseErrors> {
+    let root = yaml::parse(source, file_name, &options.limits)?;
+    let (token, errors) = crate::schema::reader::read(
+        &root,
+        &schema::WORKFLOW_ROOT,
+        file_name,
+        options.background_steps,
+    );
+    if !errors.is_empty() {
+        return Err(ParseErrors(errors));
+    }
+    let mut converter = Converter::new(file_name);
+    let workflow = converter.workflow(&token);
+    if !converter.errors.is_empty() {
+        return Err(ParseErrors(converter.errors));
+    }
+    Ok(workflow)
+}
+
+/// Reads a workflow file from disk; diagnostics name it by `path` as given.
+pub fn parse_file(path: &Path) -> Result<Workflow, LoadError> {
+    let source = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(parse(&source, &path.display().to_string())?)
+}
+
+#[cfg(test)]
+mod tests;
