@@ -1,15 +1,17 @@
-//! What the rules look at, pulled out of a parsed file's YAML tree with each item's position:
-//! the triggers, every `uses:`, every script (`run:` and `actions/github-script`'s `script`),
-//! and the whole document as JSON for Rego, with a way back from a JSON path to a position.
+//! What the built-in rules look at, pulled out of a parsed file with each item's position: the
+//! triggers, every `uses:`, and every script into which `${{ }}` expressions are expanded
+//! (`run:` and `actions/github-script`'s `script`); and, for Rego, the way back from a path
+//! into the JSON input to a line and column.
 //!
-//! Working on the YAML tree keeps every position exactly where the user wrote it (the typed
-//! models validate the file first; see `lint`).
+//! Workflows are read through the typed model ([`crate::workflow`]), which has validated them
+//! and keeps every value's position. Action files are read from the YAML tree until the action
+//! model exists.
 
 use super::checks::ScriptKind;
-use super::discover::FileKind;
 use super::finding::Location;
 use super::rego::PathSegment;
-use crate::yaml::{CoreValue, Node, NodeKind};
+use crate::workflow::{JobKind, Step, StepKind, Templated, Workflow};
+use crate::yaml::{CoreValue, Node};
 use std::path::Path;
 
 /// A string value and where it was written.
@@ -19,10 +21,20 @@ pub struct Located {
     pub at: Location,
 }
 
+/// The expressions a script expands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ScriptSource {
+    /// One expression computing the whole script, as the workflow model gives it
+    /// (`format('echo {0}', github.head_ref)` for `echo ${{ github.head_ref }}`).
+    Expression(String),
+    /// The script as written, `${{ }}` parts included (files read without a typed model).
+    Template(String),
+}
+
 /// A script body into which `${{ }}` expressions are expanded before it runs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Script {
-    pub text: String,
+    pub source: ScriptSource,
     pub at: Location,
     pub kind: ScriptKind,
 }
@@ -32,56 +44,38 @@ pub struct Script {
 pub struct LintView {
     /// Event names under `on:` (workflows only).
     pub triggers: Vec<Located>,
-    /// `jobs.*.uses`, `jobs.*.steps[*].uses`, `runs.steps[*].uses`, and a docker action's
-    /// `runs.image` when it is a `docker://` reference.
+    /// Every `uses:`: reusable workflows called by jobs, actions used by steps, and a docker
+    /// action's `runs.image` when it is a `docker://` reference.
     pub uses: Vec<Located>,
+    /// Scripts that expand at least one expression.
     pub scripts: Vec<Script>,
 }
 
-/// Pulls the rules' inputs out of a workflow's or action's tree. `file` is the path findings cite.
-pub fn extract(root: &Node, kind: FileKind, file: &Path) -> LintView {
+/// The rules' inputs in a parsed workflow. `file` is the path findings cite and `source` the
+/// text the workflow was parsed from.
+pub fn from_workflow(workflow: &Workflow, source: &str, file: &Path) -> LintView {
+    let at = |line, col| Location::new(file, line, col);
     let mut view = LintView::default();
-    let at = |node: &Node| Location::new(file, node.line, node.col);
-    let string = |node: &Node| match node.as_scalar()?.resolve().ok()? {
-        CoreValue::String(s) => Some(s),
-        _ => None,
-    };
-    let located = |node: &Node| {
-        string(node).map(|value| Located {
-            value,
-            at: at(node),
-        })
-    };
-    match kind {
-        FileKind::Workflow => {
-            if let Some(on) = get(root, "on") {
-                match &on.kind {
-                    NodeKind::Scalar(_) => view.triggers.extend(located(on)),
-                    NodeKind::Sequence(items) => {
-                        view.triggers.extend(items.iter().filter_map(located))
-                    }
-                    NodeKind::Mapping(entries) => view
-                        .triggers
-                        .extend(entries.iter().filter_map(|e| located(&e.key))),
-                }
-            }
-            for job in get(root, "jobs")
-                .and_then(Node::as_mapping)
-                .unwrap_or_default()
-            {
-                if let Some(uses) = get(&job.value, "uses") {
-                    view.uses.extend(located(uses));
-                }
-                steps(get(&job.value, "steps"), &mut view, &located);
-            }
-        }
-        FileKind::Action => {
-            if let Some(runs) = get(root, "runs") {
-                steps(get(runs, "steps"), &mut view, &located);
-                if let Some(image) = get(runs, "image").and_then(located) {
-                    if image.value.to_ascii_lowercase().starts_with("docker://") {
-                        view.uses.push(image);
-                    }
+    for (event, config) in &workflow.on.events {
+        // The model places an event at its configuration; the rules point at its name, which
+        // is written between `on:` and there.
+        let (line, col) = find_word_after(source, workflow.on.line, workflow.on.col, event)
+            .filter(|&found| found <= (config.line, config.col))
+            .unwrap_or((config.line, config.col));
+        view.triggers.push(Located {
+            value: event.clone(),
+            at: at(line, col),
+        });
+    }
+    for job in &workflow.jobs {
+        match &job.kind {
+            JobKind::Reusable(call) => view.uses.push(Located {
+                value: call.uses.value.clone(),
+                at: at(call.uses.line, call.uses.col),
+            }),
+            JobKind::Runner(runner) => {
+                for step in &runner.steps {
+                    step_items(step, file, &mut view);
                 }
             }
         }
@@ -89,24 +83,72 @@ pub fn extract(root: &Node, kind: FileKind, file: &Path) -> LintView {
     view
 }
 
-fn steps(steps: Option<&Node>, view: &mut LintView, located: &dyn Fn(&Node) -> Option<Located>) {
-    for step in steps.and_then(Node::as_sequence).unwrap_or_default() {
-        let uses = get(step, "uses").and_then(located);
-        if let Some(run) = get(step, "run").and_then(located) {
-            view.scripts.push(Script {
-                text: run.value,
-                at: run.at,
-                kind: ScriptKind::Run,
+fn step_items(step: &Step, file: &Path, view: &mut LintView) {
+    let script = |value: &Templated<String>, kind| {
+        value.as_expression().map(|expression| Script {
+            source: ScriptSource::Expression(expression.expression.clone()),
+            at: Location::new(file, value.line, value.col),
+            kind,
+        })
+    };
+    match &step.kind {
+        StepKind::Run { run, .. } => view.scripts.extend(script(run, ScriptKind::Run)),
+        StepKind::Uses { uses, with, .. } => {
+            view.uses.push(Located {
+                value: uses.value.clone(),
+                at: Location::new(file, uses.line, uses.col),
             });
-        }
-        if let Some(uses) = uses {
             if is_github_script(&uses.value) {
-                if let Some(script) = get(step, "with")
-                    .and_then(|with| get(with, "script"))
-                    .and_then(located)
-                {
+                let input = with
+                    .as_ref()
+                    .and_then(Templated::as_literal)
+                    .and_then(|with| with.get("script"));
+                if let Some(input) = input {
+                    view.scripts.extend(script(input, ScriptKind::GithubScript));
+                }
+            }
+        }
+        StepKind::Wait { .. } | StepKind::WaitAll | StepKind::Cancel { .. } => {}
+    }
+}
+
+/// The rules' inputs in an action file's YAML tree: the steps of a composite action and the
+/// image of a docker action.
+pub fn from_action(root: &Node, file: &Path) -> LintView {
+    let mut view = LintView::default();
+    let located = |node: &Node| match node.as_scalar()?.resolve().ok()? {
+        CoreValue::String(value) => Some(Located {
+            value,
+            at: Location::new(file, node.line, node.col),
+        }),
+        _ => None,
+    };
+    let Some(runs) = root.get("runs") else {
+        return view;
+    };
+    for step in runs
+        .get("steps")
+        .and_then(Node::as_sequence)
+        .unwrap_or_default()
+    {
+        if let Some(run) = step.get("run").and_then(located) {
+            if run.value.contains("${{") {
+                view.scripts.push(Script {
+                    source: ScriptSource::Template(run.value),
+                    at: run.at,
+                    kind: ScriptKind::Run,
+                });
+            }
+        }
+        if let Some(uses) = step.get("uses").and_then(located) {
+            if is_github_script(&uses.value) {
+                let script = step
+                    .get("with")
+                    .and_then(|with| with.get("script"))
+                    .and_then(located);
+                if let Some(script) = script.filter(|s| s.value.contains("${{")) {
                     view.scripts.push(Script {
-                        text: script.value,
+                        source: ScriptSource::Template(script.value),
                         at: script.at,
                         kind: ScriptKind::GithubScript,
                     });
@@ -115,6 +157,12 @@ fn steps(steps: Option<&Node>, view: &mut LintView, located: &dyn Fn(&Node) -> O
             view.uses.push(uses);
         }
     }
+    if let Some(image) = runs.get("image").and_then(located) {
+        if image.value.to_ascii_lowercase().starts_with("docker://") {
+            view.uses.push(image);
+        }
+    }
+    view
 }
 
 fn is_github_script(uses: &str) -> bool {
@@ -123,89 +171,50 @@ fn is_github_script(uses: &str) -> bool {
         .is_some_and(|target| target.eq_ignore_ascii_case("actions/github-script"))
 }
 
-/// GitHub's keys are matched exactly (`runs-on`, not `Runs-On`).
-fn get<'a>(node: &'a Node, key: &str) -> Option<&'a Node> {
-    node.get(key)
-}
-
-/// The deepest a JSON conversion goes; the YAML parser's own depth ceiling is lower.
-const MAX_JSON_DEPTH: usize = 256;
-
-/// The document as JSON, scalars resolved by the YAML 1.2 core schema (the shape `input` has in
-/// Rego). A scalar whose tag cannot be applied becomes its text.
-pub fn to_json(node: &Node) -> serde_json::Value {
-    to_json_at(node, 0)
-}
-
-fn to_json_at(node: &Node, depth: usize) -> serde_json::Value {
-    use serde_json::Value;
-    if depth > MAX_JSON_DEPTH {
-        return Value::Null;
-    }
-    match &node.kind {
-        NodeKind::Scalar(scalar) => match scalar.resolve() {
-            Ok(CoreValue::Null) => Value::Null,
-            Ok(CoreValue::Bool(b)) => Value::Bool(b),
-            Ok(CoreValue::Number(n)) => {
-                if n.fract() == 0.0 && n.abs() < 9.0e15 {
-                    // Whole numbers stay integers, as Rego policies compare them.
-                    Value::from(n as i64)
-                } else {
-                    serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number)
-                }
-            }
-            Ok(CoreValue::String(s)) => Value::String(s),
-            Err(_) => Value::String(scalar.value.clone()),
-        },
-        NodeKind::Sequence(items) => {
-            Value::Array(items.iter().map(|i| to_json_at(i, depth + 1)).collect())
-        }
-        NodeKind::Mapping(entries) => Value::Object(
-            entries
-                .iter()
-                .map(|e| {
-                    let key = e
-                        .key
-                        .as_scalar()
-                        .map(|s| s.value.clone())
-                        .unwrap_or_default();
-                    (key, to_json_at(&e.value, depth + 1))
-                })
-                .collect(),
-        ),
-    }
-}
-
-/// The line and column a JSON path points at: the value when it is a scalar, the key when it is
-/// a collection (a block collection starts on the line after its key). A path that leaves the
-/// tree points at the deepest node it reached.
-pub fn locate(root: &Node, path: &[PathSegment]) -> (usize, usize) {
-    let mut node = root;
-    let mut position = (root.line, root.col);
+/// The line and column a path into a JSON input points at: the position recorded by the deepest
+/// object on the path that has one (the model gives every value a `line` and `col`). A path
+/// that leaves the document points at the deepest position it reached.
+pub fn locate(input: &serde_json::Value, path: &[PathSegment]) -> Option<(usize, usize)> {
+    let position = |value: &serde_json::Value| {
+        let line = value.get("line")?.as_u64()?;
+        let col = value.get("col")?.as_u64()?;
+        Some((usize::try_from(line).ok()?, usize::try_from(col).ok()?))
+    };
+    let mut node = input;
+    let mut found = position(node);
     for segment in path {
-        let next = match (segment, &node.kind) {
-            (PathSegment::Key(key), NodeKind::Mapping(entries)) => entries
-                .iter()
-                .find(|e| e.key.as_scalar().is_some_and(|k| &k.value == key))
-                .map(|e| (&e.key, &e.value)),
-            (PathSegment::Index(index), NodeKind::Sequence(items)) => {
-                items.get(*index).map(|item| (item, item))
-            }
-            _ => None,
+        let next = match segment {
+            PathSegment::Key(key) => node.get(key.as_str()),
+            PathSegment::Index(index) => node.get(*index),
         };
-        let Some((anchor, value)) = next else { break };
-        position = match value.kind {
-            NodeKind::Scalar(_) => (value.line, value.col),
-            _ => (anchor.line, anchor.col),
-        };
-        node = value;
+        let Some(next) = next else { break };
+        node = next;
+        found = position(node).or(found);
     }
-    position
+    found.filter(|(line, _)| *line > 0)
 }
 
-/// Where `needle` (an expression as written, `${{ ... }}`) appears in `source` at or after the
-/// 1-based `line`:`col`, within `window` lines; `None` if it does not (a folded or escaped
-/// scalar may not contain it verbatim).
+/// Where the word `word` (not part of a longer name: `pull_request` is not found in
+/// `pull_request_target`) is first written at or after the 1-based `line`:`col`.
+fn find_word_after(source: &str, line: usize, col: usize, word: &str) -> Option<(usize, usize)> {
+    let is_name = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    let (mut line, mut col) = (line, col);
+    // Each miss moves past the match; bounded by the number of matches in the file.
+    while let Some((found_line, found_col)) = find(source, line, col, word, usize::MAX, true) {
+        let text = source.split('\n').nth(found_line - 1).unwrap_or_default();
+        let mut chars = text.chars().skip(found_col - 1);
+        let before = text.chars().nth(found_col.wrapping_sub(2));
+        let after = chars.nth(word.chars().count());
+        if !before.is_some_and(is_name) && !after.is_some_and(is_name) {
+            return Some((found_line, found_col));
+        }
+        (line, col) = (found_line, found_col + 1);
+    }
+    None
+}
+
+/// Where `needle` appears in `source` at or after the 1-based `line`:`col`, within `window`
+/// lines, ignoring ASCII case (contexts are case-insensitive); `None` if it does not.
 pub fn find_after(
     source: &str,
     line: usize,
@@ -213,9 +222,25 @@ pub fn find_after(
     needle: &str,
     window: usize,
 ) -> Option<(usize, usize)> {
+    find(source, line, col, needle, window, false)
+}
+
+fn find(
+    source: &str,
+    line: usize,
+    col: usize,
+    needle: &str,
+    window: usize,
+    exact_case: bool,
+) -> Option<(usize, usize)> {
     if needle.is_empty() {
         return None;
     }
+    let needle = if exact_case {
+        needle.to_string()
+    } else {
+        needle.to_ascii_lowercase()
+    };
     for (index, text) in source
         .split('\n')
         .enumerate()
@@ -232,7 +257,13 @@ pub fn find_after(
             .char_indices()
             .nth(skip_chars)
             .map_or(text.len(), |(i, _)| i);
-        if let Some(found) = text.get(start..).and_then(|rest| rest.find(needle)) {
+        // ASCII lowercasing keeps byte offsets, so a match maps back to `text`.
+        let searched = if exact_case {
+            std::borrow::Cow::Borrowed(text)
+        } else {
+            std::borrow::Cow::Owned(text.to_ascii_lowercase())
+        };
+        if let Some(found) = searched.get(start..).and_then(|rest| rest.find(&needle)) {
             let byte = start + found;
             let col = text.get(..byte).map_or(1, |s| s.chars().count() + 1);
             return Some((number, col));
@@ -247,15 +278,15 @@ mod tests {
     use crate::yaml::{self, Limits};
     use serde_json::json;
 
-    fn tree(text: &str) -> Node {
-        yaml::parse(text, "wf.yml", &Limits::default()).unwrap()
-    }
-
     fn values(items: &[Located]) -> Vec<(&str, usize, usize)> {
         items
             .iter()
             .map(|l| (l.value.as_str(), l.at.line, l.at.col))
             .collect()
+    }
+
+    fn workflow(text: &str) -> Workflow {
+        crate::workflow::parse(text, "wf.yml").unwrap_or_else(|e| panic!("{e}"))
     }
 
     const WORKFLOW: &str = "\
@@ -270,15 +301,15 @@ jobs:
     runs-on: ubuntu-latest
     steps:
       - uses: actions/checkout@v4
-      - run: echo ${{ github.head_ref }}
+      - run: echo hello
       - uses: actions/github-script@v7
         with:
-          script: console.log('${{ github.event.issue.title }}')
+          script: console.log('hi')
 ";
 
     #[test]
-    fn finds_triggers_uses_and_scripts_with_positions() {
-        let view = extract(&tree(WORKFLOW), FileKind::Workflow, Path::new("wf.yml"));
+    fn finds_triggers_and_uses_in_a_workflow_with_positions() {
+        let view = from_workflow(&workflow(WORKFLOW), WORKFLOW, Path::new("wf.yml"));
         assert_eq!(
             values(&view.triggers),
             [("pull_request_target", 2, 3), ("push", 4, 3)]
@@ -291,89 +322,96 @@ jobs:
                 ("actions/github-script@v7", 13, 15)
             ]
         );
-        let scripts: Vec<(ScriptKind, usize)> =
-            view.scripts.iter().map(|s| (s.kind, s.at.line)).collect();
-        assert_eq!(
-            scripts,
-            [(ScriptKind::Run, 12), (ScriptKind::GithubScript, 15)]
-        );
+        // Scripts without expressions expand nothing.
+        assert!(view.scripts.is_empty());
     }
 
     #[test]
     fn reads_triggers_written_as_a_string_or_a_list() {
-        let one = extract(
-            &tree("on: pull_request_target\njobs: {}\n"),
-            FileKind::Workflow,
-            Path::new("a"),
+        let jobs = "jobs:\n  a:\n    runs-on: x\n    steps:\n      - run: echo\n";
+        let one = format!("on: pull_request_target\n{jobs}");
+        let view = from_workflow(&workflow(&one), &one, Path::new("a"));
+        assert_eq!(values(&view.triggers), [("pull_request_target", 1, 5)]);
+        let list = format!("on: [pull_request_target, pull_request]\n{jobs}");
+        let view = from_workflow(&workflow(&list), &list, Path::new("a"));
+        assert_eq!(
+            values(&view.triggers),
+            [("pull_request_target", 1, 6), ("pull_request", 1, 27)]
         );
-        assert_eq!(values(&one.triggers), [("pull_request_target", 1, 5)]);
-        let list = extract(
-            &tree("on: [push, pull_request_target]\n"),
-            FileKind::Workflow,
-            Path::new("a"),
-        );
-        assert_eq!(list.triggers.len(), 2);
+    }
+
+    fn tree(text: &str) -> Node {
+        yaml::parse(text, "action.yml", &Limits::default()).unwrap()
     }
 
     #[test]
-    fn finds_composite_steps_and_docker_images_in_actions() {
-        let action = "runs:\n  using: composite\n  steps:\n    - uses: actions/cache@v4\n    - run: echo hi\n      shell: bash\n";
-        let view = extract(&tree(action), FileKind::Action, Path::new("action.yml"));
+    fn finds_composite_steps_scripts_and_docker_images_in_actions() {
+        let action = "runs:\n  using: composite\n  steps:\n    - uses: actions/cache@v4\n    - run: echo ${{ github.head_ref }}\n      shell: bash\n    - run: echo plain\n      shell: bash\n";
+        let view = from_action(&tree(action), Path::new("action.yml"));
         assert_eq!(values(&view.uses), [("actions/cache@v4", 4, 13)]);
-        assert_eq!(view.scripts.len(), 1);
+        assert_eq!(
+            view.scripts,
+            [Script {
+                source: ScriptSource::Template("echo ${{ github.head_ref }}".into()),
+                at: Location::new("action.yml", 5, 12),
+                kind: ScriptKind::Run,
+            }]
+        );
         let docker = "runs:\n  using: docker\n  image: docker://alpine:3\n";
-        let view = extract(&tree(docker), FileKind::Action, Path::new("action.yml"));
+        let view = from_action(&tree(docker), Path::new("action.yml"));
         assert_eq!(values(&view.uses), [("docker://alpine:3", 3, 10)]);
         let dockerfile = "runs:\n  using: docker\n  image: Dockerfile\n";
-        assert!(extract(&tree(dockerfile), FileKind::Action, Path::new("a"))
+        assert!(from_action(&tree(dockerfile), Path::new("a"))
             .uses
             .is_empty());
     }
 
     #[test]
-    fn converts_to_json_with_core_schema_values() {
-        let json = to_json(&tree(
-            "on: push\nn: 3\nf: 1.5\nb: true\nz: null\nl: [a, '1']\n",
-        ));
-        assert_eq!(
-            json,
-            json!({"on": "push", "n": 3, "f": 1.5, "b": true, "z": null, "l": ["a", "1"]})
-        );
-    }
-
-    #[test]
-    fn locates_json_paths_in_the_tree() {
-        let root = tree(WORKFLOW);
+    fn locates_paths_through_the_models_positions() {
+        let input = serde_json::to_value(workflow(WORKFLOW)).unwrap();
         let key = |k: &str| PathSegment::Key(k.into());
+        let index = PathSegment::Index;
         assert_eq!(
-            locate(&root, &[key("jobs"), key("build"), key("runs-on")]),
-            (9, 14)
+            locate(&input, &[key("jobs"), index(1), key("runs_on")]),
+            Some((9, 14))
         );
-        assert_eq!(locate(&root, &[key("jobs"), key("build")]), (8, 3));
         assert_eq!(
             locate(
-                &root,
-                &[
-                    key("jobs"),
-                    key("build"),
-                    key("steps"),
-                    PathSegment::Index(1),
-                    key("run")
-                ]
+                &input,
+                &[key("jobs"), index(1), key("steps"), index(0), key("uses")]
             ),
-            (12, 14)
+            Some((11, 15))
         );
-        // Off the tree: the deepest node reached.
-        assert_eq!(locate(&root, &[key("jobs"), key("nope"), key("x")]), (5, 1));
-        assert_eq!(locate(&root, &[]), (root.line, root.col));
+        // Off the document: the deepest position reached.
+        assert_eq!(
+            locate(&input, &[key("jobs"), index(1), key("nope")]),
+            Some((9, 5))
+        );
+        // Nothing on the path has a position.
+        assert_eq!(locate(&json!({"a": {"b": 1}}), &[key("a"), key("b")]), None);
     }
 
     #[test]
-    fn finds_an_expression_in_the_source_after_a_position() {
-        let source = "run: |\n  echo a\n  echo ${{ x }}\n";
-        assert_eq!(find_after(source, 1, 6, "${{ x }}", 10), Some((3, 8)));
-        assert_eq!(find_after(source, 1, 6, "${{ y }}", 10), None);
-        assert_eq!(find_after(source, 1, 6, "${{ x }}", 2), None);
+    fn finds_whole_words_only() {
+        let source = "on:\n  pull_request_target:\n  pull_request:\n";
+        assert_eq!(find_word_after(source, 1, 1, "pull_request"), Some((3, 3)));
+        assert_eq!(
+            find_word_after(source, 1, 1, "pull_request_target"),
+            Some((2, 3))
+        );
+        assert_eq!(find_word_after(source, 1, 1, "push"), None);
+        assert_eq!(find_word_after("a-push push", 1, 1, "push"), Some((1, 8)));
+    }
+
+    #[test]
+    fn finds_an_expression_in_the_source_after_a_position_ignoring_case() {
+        let source = "run: |\n  echo a\n  echo ${{ GitHub.Head_Ref }}\n";
+        assert_eq!(
+            find_after(source, 1, 6, "github.head_ref", 10),
+            Some((3, 12))
+        );
+        assert_eq!(find_after(source, 1, 6, "github.sha", 10), None);
+        assert_eq!(find_after(source, 1, 6, "github.head_ref", 2), None);
         assert_eq!(find_after("é ${{ x }}", 1, 1, "${{ x }}", 1), Some((1, 3)));
     }
 }

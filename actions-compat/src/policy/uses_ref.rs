@@ -145,7 +145,7 @@ impl DockerImageRef {
 /// A well-formed `uses:` value.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum UsesRef {
-    /// `./path`: an action or reusable workflow in the repository being run.
+    /// `./path` (or `.\\path`): an action or reusable workflow in the repository being run.
     Local(String),
     /// `$/path`: the same repository, named explicitly.
     SameRepository(String),
@@ -175,7 +175,7 @@ impl UsesRef {
         if text.chars().any(char::is_whitespace) {
             return Err(UsesRefError::Whitespace);
         }
-        if text.starts_with("./") || text == "." {
+        if text.starts_with("./") || text.starts_with(".\\") || text == "." {
             return Ok(UsesRef::Local(text.to_string()));
         }
         if let Some(path) = text.strip_prefix("$/") {
@@ -341,6 +341,7 @@ mod tests {
     fn local_and_same_repository_refs_are_exempt() {
         assert_eq!(pin("./.github/actions/setup"), PinStatus::Exempt);
         assert_eq!(pin("./"), PinStatus::Exempt);
+        assert_eq!(pin(".\\.github\\actions\\setup"), PinStatus::Exempt);
         assert_eq!(pin("$/.github/actions/setup"), PinStatus::Exempt);
     }
 

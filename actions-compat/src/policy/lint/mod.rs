@@ -4,13 +4,14 @@
 
 use super::checks::{check_expansion, check_trigger, check_uses};
 use super::discover::{absolute, discover, relative_to, repository_root, FileKind, LintTarget};
-use super::extract::{extract, locate, to_json, Script};
+use super::extract::{from_action, from_workflow, locate, LintView, Script};
 use super::finding::{Finding, Location};
 use super::policy_file::{Policy, PolicyFileError, POLICY_FILE_PATH};
 use super::rego::{FileFacts, RegoPolicy, DEFAULT_TIME_LIMIT};
 use super::report::{LintError, LintReport, SourceFile};
 use super::rules::custom_rule_info;
 use super::uses_ref::UsesRef;
+use crate::diagnostic::{Diagnostic, ParseErrors};
 use crate::yaml::{self, Limits};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Component, Path, PathBuf};
@@ -161,59 +162,52 @@ fn lint_file(
             return Vec::new();
         }
     };
+    report.files_checked += 1;
+    let parsed = parse(target, &text, options);
     report.files.push(SourceFile {
         path: target.path.clone(),
         repo_relative: target.repo_relative.clone(),
-        text: text.clone(),
+        text,
     });
-    report.files_checked += 1;
-    let file_name = target.path.display().to_string();
-    let root = match yaml::parse(&text, &file_name, &options.yaml_limits) {
-        Ok(root) => root,
+    let (view, input) = match parsed {
+        Ok(parsed) => parsed,
         Err(errors) => {
-            report
-                .errors
-                .extend(errors.iter().map(|d| parse_error(d, &target.path)));
+            report.errors.extend(errors);
             return Vec::new();
         }
     };
+    let text = report.files.last().map_or("", |file| file.text.as_str());
 
-    let view = extract(&root, target.kind, &target.path);
     let policy = &rules.policy;
+    let mut findings = Vec::new();
+    let mut errors = Vec::new();
     for trigger in &view.triggers {
-        report
-            .findings
-            .extend(check_trigger(&trigger.value, &trigger.at, policy));
+        findings.extend(check_trigger(&trigger.value, &trigger.at, policy));
     }
     let mut local_actions = Vec::new();
     for uses in &view.uses {
         match check_uses(&uses.value, &uses.at, policy) {
-            Ok(finding) => report.findings.extend(finding),
-            Err(error) => report.errors.push(error),
+            Ok(finding) => findings.extend(finding),
+            Err(error) => errors.push(error),
         }
-        if let Some(action) = local_action(target, &uses.value) {
-            local_actions.push(action);
-        }
+        local_actions.extend(local_action(target, &uses.value));
     }
     for script in &view.scripts {
-        match expansions(script, &text) {
+        match expansions(script, text) {
             Ok(expansions) => {
                 for (paths, at) in expansions {
-                    report
-                        .findings
-                        .extend(check_expansion(&paths, &at, script.kind, policy));
+                    findings.extend(check_expansion(&paths, &at, script.kind, policy));
                 }
             }
-            Err(error) => report.errors.push(error),
+            Err(error) => errors.push(error),
         }
     }
-
-    if let Some(rego) = &mut rules.rego {
+    if let (Some(rego), Some(input)) = (&mut rules.rego, &input) {
         let facts = FileFacts {
             path: target.repo_relative.clone(),
             kind: target.kind.as_str(),
         };
-        match rego.evaluate(&to_json(&root), &facts) {
+        match rego.evaluate(input, &facts) {
             Ok(found) => {
                 for rego_finding in found {
                     let Some(severity) =
@@ -221,11 +215,11 @@ fn lint_file(
                     else {
                         continue;
                     };
-                    let (line, col) = locate(&root, &rego_finding.path);
+                    let (line, col) = locate(input, &rego_finding.path).unwrap_or((1, 1));
                     let help = rego_finding
                         .help
                         .unwrap_or_else(|| custom_rule_info(&rego_finding.rule_id, severity).help);
-                    report.findings.push(Finding {
+                    findings.push(Finding {
                         rule_id: rego_finding.rule_id,
                         severity,
                         message: rego_finding.message,
@@ -234,16 +228,50 @@ fn lint_file(
                     });
                 }
             }
-            Err(error) => report.errors.push(LintError::Rego {
+            Err(error) => errors.push(LintError::Rego {
                 error,
                 file: Some(target.path.clone()),
             }),
         }
     }
+    report.findings.extend(findings);
+    report.errors.extend(errors);
     local_actions
 }
 
-fn parse_error(diagnostic: &crate::diagnostic::Diagnostic, path: &Path) -> LintError {
+/// The file read through the model that fits it: the rules' view of it and, for Rego, its JSON
+/// (`None` where no typed model exists yet: action files).
+fn parse(
+    target: &LintTarget,
+    text: &str,
+    options: &LintOptions,
+) -> Result<(LintView, Option<serde_json::Value>), Vec<LintError>> {
+    let file_name = target.path.display().to_string();
+    let parse_errors = |errors: ParseErrors| {
+        errors
+            .iter()
+            .map(|d| parse_error(d, &target.path))
+            .collect::<Vec<_>>()
+    };
+    match target.kind {
+        FileKind::Workflow => {
+            let parse_options = crate::workflow::ParseOptions {
+                limits: options.yaml_limits,
+                ..crate::workflow::ParseOptions::default()
+            };
+            let workflow = crate::workflow::parse_with(text, &file_name, &parse_options)
+                .map_err(parse_errors)?;
+            let input = serde_json::to_value(&workflow).ok();
+            Ok((from_workflow(&workflow, text, &target.path), input))
+        }
+        FileKind::Action => {
+            let root = yaml::parse(text, &file_name, &options.yaml_limits).map_err(parse_errors)?;
+            Ok((from_action(&root, &target.path), None))
+        }
+    }
+}
+
+fn parse_error(diagnostic: &Diagnostic, path: &Path) -> LintError {
     LintError::Parse {
         at: Location::new(path, diagnostic.line.max(1), diagnostic.col.max(1)),
         message: diagnostic.message.clone(),

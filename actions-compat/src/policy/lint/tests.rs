@@ -18,8 +18,8 @@ jobs:
     steps:
       - uses: actions/checkout@v4
         with:
-          ref: ${{ github.event.pull_request.head.sha }}
-      - run: echo \"${{ github.event.pull_request.title }}\"
+          ref: refs/pull/1/merge
+      - run: make test
       - uses: docker://alpine:3.20
 ";
 
@@ -222,14 +222,14 @@ fn a_missing_explicit_policy_is_an_error() {
 
 const RUNNERS_REGO: &str = r#"package hrun.runners
 
-deny contains {"msg": sprintf("job %s runs on a bare self-hosted runner", [name]), "path": ["jobs", name, "runs-on"]} if {
-    some name, job in input.jobs
-    job["runs-on"] == "self-hosted"
+deny contains {"msg": sprintf("job %s runs on a bare self-hosted runner", [job.id.value]), "path": ["jobs", i, "runs_on"]} if {
+    some i, job in input.jobs
+    [label.value | some label in job.runs_on.value.labels] == ["self-hosted"]
 }
 
 warn contains "workflow has no name" if {
     data.lint.file.kind == "workflow"
-    not input.name
+    input.name == null
 }
 "#;
 
