@@ -9,25 +9,30 @@
 //!   Rego v1 syntax is expected (`if`, `contains`; no `import rego.v1` needed).
 //! - An element of `deny` or `warn` is either a string, the message, or an object
 //!   `{"msg": string, "path": [string|number, ...], "rule": string, "help": string}` where only
-//!   `msg` is required. `path` points into `input` (`["jobs", "build", "runs-on"]`) and places
+//!   `msg` is required. `path` points into `input` (`["jobs", 0, "runs_on"]`) and places
 //!   the finding at that node of the file; without it the finding sits at the top of the file.
 //! - A finding's rule id is `rego/<rule>` when the object names `rule`, otherwise
 //!   `rego/<name>` from the package (`rego/runners`), or `rego/hrun` for `package hrun`. The
 //!   policy file can change its level like any rule's (`[rules."rego/runners"]`).
-//! - `input` is the parsed file (workflow or action) as JSON in the shape it is written: keys as
-//!   written (`runs-on`, `on`), scalars resolved by the YAML 1.2 core schema as GitHub resolves
-//!   them, anchors expanded. It is the shape other workflow policy tools (conftest) give, and
-//!   the one in which a finding's `path` leads back to a line and column.
+//! - `input` is the parsed workflow as the typed model serializes it ([`crate::workflow`]):
+//!   field names in `snake_case` (`runs_on`, `timeout_minutes`), jobs and steps as arrays in
+//!   the order written, and every value wrapped with its position (`{"value": ..., "line": L,
+//!   "col": C}`, or `"expression"` and `"source"` instead of `"value"` when it is computed by
+//!   `${{ }}`). A finding's `path` is followed through `input` and the finding placed at the
+//!   position of the deepest value it reaches. Action files are not given to Rego until the
+//!   action model exists.
 //!   `data.lint.file.path` is the file's path relative to the repository root and
-//!   `data.lint.file.kind` is `"workflow"` or `"action"`.
+//!   `data.lint.file.kind` is `"workflow"`.
 //!
 //! ```rego
 //! package hrun.runners
 //!
-//! deny contains {"msg": msg, "path": ["jobs", name, "runs-on"]} if {
-//!     some name, job in input.jobs
-//!     job["runs-on"] == "self-hosted"
-//!     msg := sprintf("job %s runs on a bare self-hosted runner", [name])
+//! deny contains {"msg": msg, "path": ["jobs", i, "runs_on"]} if {
+//!     some i, job in input.jobs
+//!     some label in job.runs_on.value.labels
+//!     label.value == "self-hosted"
+//!     count(job.runs_on.value.labels) == 1
+//!     msg := sprintf("job %s runs on a bare self-hosted runner", [job.id.value])
 //! }
 //! ```
 //!
