@@ -21,6 +21,7 @@
 //! assert_eq!(value, Value::Bool(true));
 //! ```
 
+pub mod action;
 pub mod diagnostic;
 pub mod expr;
 pub mod policy;

@@ -11,12 +11,22 @@
 //! - [`template`] splits a string holding `${{ }}` parts and evaluates it.
 
 mod ast;
+mod casing;
 mod error;
+mod eval;
+mod functions;
+mod lexer;
+mod number;
+mod parser;
+mod paths;
 pub mod template;
 mod value;
 
 pub use ast::{BinaryOp, Expr, ExprKind};
 pub use error::{ExprError, ExprErrorKind};
+pub use eval::memory::{DEFAULT_MAX_MEMORY, TEMPLATE_MAX_MEMORY};
+pub use parser::{DEFAULT_MAX_DEPTH, MAX_DEPTH_LIMIT, MAX_EXPRESSION_LENGTH};
+pub use template::{Segment, Template, TemplateError};
 pub use value::Value;
 
 /// A function that a [`ParseOptions`] allows besides the built-in ones, with its arity.
@@ -28,6 +38,37 @@ pub struct FunctionSig {
     pub max_args: usize,
 }
 
+impl FunctionSig {
+    pub fn new(name: impl Into<String>, min_args: usize, max_args: usize) -> Self {
+        FunctionSig {
+            name: name.into(),
+            min_args,
+            max_args,
+        }
+    }
+
+    /// `hashFiles(pattern, ...)`: 1 to 255 arguments, as GitHub's schema declares it.
+    pub fn hash_files() -> Self {
+        FunctionSig::new("hashFiles", 1, 255)
+    }
+
+    /// `success()`, `failure()`, `cancelled()` and `always()`.
+    pub fn status_functions() -> Vec<Self> {
+        ["success", "failure", "cancelled", "always"]
+            .into_iter()
+            .map(|name| FunctionSig::new(name, 0, 0))
+            .collect()
+    }
+
+    /// Every function this engine evaluates besides the built-ins: `hashFiles` and the status
+    /// functions.
+    pub fn all_extensions() -> Vec<Self> {
+        let mut all = FunctionSig::status_functions();
+        all.push(FunctionSig::hash_files());
+        all
+    }
+}
+
 /// What an expression may refer to where it stands.
 #[derive(Debug, Clone, Default)]
 pub struct ParseOptions {
@@ -36,7 +77,9 @@ pub struct ParseOptions {
     /// Functions allowed besides the always-available built-ins (`contains`, `format`, ...):
     /// the status functions and `hashFiles` are allowed only in some places.
     pub functions: Vec<FunctionSig>,
-    /// Largest nesting depth accepted before a parse error (guards the stack against hostile input).
+    /// Largest nesting depth accepted before a parse error, counted as GitHub counts it ("Exceeded
+    /// max expression depth 50"); 0 means [`DEFAULT_MAX_DEPTH`] (GitHub's 50), and values above
+    /// [`MAX_DEPTH_LIMIT`] are treated as that limit.
     pub max_depth: usize,
 }
 
@@ -50,9 +93,70 @@ impl ParseOptions {
         ParseOptions {
             named_values: names.into_iter().map(Into::into).collect(),
             functions: Vec::new(),
-            max_depth: 50,
+            max_depth: DEFAULT_MAX_DEPTH,
         }
     }
+
+    /// Options that allow the given named values and every function this engine knows
+    /// (`hashFiles` and the status functions too).
+    pub fn allow_all<I, S>(names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        ParseOptions::with_named_values(names).with_all_functions()
+    }
+
+    /// These options, also allowing `hashFiles` and the status functions.
+    pub fn with_all_functions(mut self) -> Self {
+        for f in FunctionSig::all_extensions() {
+            if !self
+                .functions
+                .iter()
+                .any(|g| g.name.eq_ignore_ascii_case(&f.name))
+            {
+                self.functions.push(f);
+            }
+        }
+        self
+    }
+
+    /// Options from a list written as GitHub's workflow schema writes the context allowed at a
+    /// place: context names (`github`, `matrix`) and functions with their argument counts
+    /// (`hashFiles(1,255)`, `success(0,0)`, `MAX` for no limit).
+    pub fn from_allowed_context<I, S>(items: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut options = ParseOptions::with_named_values(Vec::<String>::new());
+        for item in items {
+            let item = item.as_ref();
+            match parse_function_entry(item) {
+                Some(sig) => options.functions.push(sig),
+                None => options.named_values.push(item.to_string()),
+            }
+        }
+        options
+    }
+}
+
+/// `name(min,max)` with a decimal `min` and a decimal or `MAX` `max`.
+fn parse_function_entry(item: &str) -> Option<FunctionSig> {
+    let (name, rest) = item.split_once('(')?;
+    let (min, max) = rest.strip_suffix(')')?.split_once(',')?;
+    let valid_name =
+        !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !valid_name || !digits(min) || !(digits(max) || max == "MAX") {
+        return None;
+    }
+    let max = if max == "MAX" {
+        usize::MAX
+    } else {
+        max.parse().ok()?
+    };
+    Some(FunctionSig::new(name, min.parse().ok()?, max))
 }
 
 /// What an evaluation reads: the contexts and the job's state for the status functions.
@@ -64,6 +168,10 @@ pub struct EvalContext<'a> {
     pub status: JobStatus,
     /// The workspace directory `hashFiles` reads; `None` makes `hashFiles` an evaluation error.
     pub workspace: Option<&'a std::path::Path>,
+    /// The memory budget of one evaluation in bytes, as GitHub accounts it; 0 means GitHub's
+    /// default for an expression ([`DEFAULT_MAX_MEMORY`], 1 MiB). Expressions in workflow
+    /// templates get [`TEMPLATE_MAX_MEMORY`] on GitHub.
+    pub max_memory: usize,
 }
 
 impl<'a> EvalContext<'a> {
@@ -72,6 +180,7 @@ impl<'a> EvalContext<'a> {
             contexts,
             status: JobStatus::default(),
             workspace: None,
+            max_memory: 0,
         }
     }
 }
@@ -85,14 +194,16 @@ pub enum JobStatus {
     Cancelled,
 }
 
-/// Parses an expression (without the `${{ }}` around it).
+/// Parses an expression (without the `${{ }}` around it). An empty expression is `null`, as on
+/// GitHub.
+///
+/// Never panics and never recurses on its input: any string, however long or nested, returns a
+/// result (expressions over 21,000 UTF-16 units, or nested deeper than `max_depth`, are errors).
 pub fn parse(source: &str, options: &ParseOptions) -> Result<Expr, ExprError> {
-    let _ = options;
-    Err(ExprError::not_built(source))
+    parser::parse(source, options)
 }
 
 /// Evaluates a parsed expression.
 pub fn evaluate(expr: &Expr, ctx: &EvalContext<'_>) -> Result<Value, ExprError> {
-    let _ = (expr, ctx);
-    Err(ExprError::not_built(""))
+    eval::evaluate(expr, ctx)
 }

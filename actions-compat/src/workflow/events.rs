@@ -388,6 +388,9 @@ static WORKFLOW_CALL: Def = Def::one_of(
     ],
 );
 
+/// `workflow_dispatch:`. GitHub accepts `inputs:` and an input left empty (an input is then a
+/// string input); GitHub's TypeScript parser refuses them, its service does not, and we follow
+/// the service.
 static WORKFLOW_DISPATCH: Def = Def::one_of(
     "workflow_dispatch",
     &[
@@ -396,28 +399,39 @@ static WORKFLOW_DISPATCH: Def = Def::one_of(
             "workflow-dispatch-mapping",
             &[prop(
                 "inputs",
-                &Def::loose_mapping(
-                    "workflow-dispatch-inputs",
-                    &NON_EMPTY_STRING,
-                    &Def::mapping(
-                        "workflow-dispatch-input",
-                        &[
-                            prop("description", &STRING),
-                            prop(
-                                "type",
-                                &Def::allowed(
-                                    "workflow-dispatch-input-type",
-                                    &["string", "boolean", "number", "environment", "choice"],
-                                ),
+                &Def::one_of(
+                    "workflow-dispatch-inputs-or-null",
+                    &[
+                        &NULL,
+                        &Def::loose_mapping(
+                            "workflow-dispatch-inputs",
+                            &NON_EMPTY_STRING,
+                            &Def::one_of(
+                                "workflow-dispatch-input-or-null",
+                                &[&NULL, &DISPATCH_INPUT],
                             ),
-                            prop("required", &BOOLEAN),
-                            prop("default", &INPUT_DEFAULT),
-                            prop("options", &SEQUENCE_OF_STRING),
-                        ],
-                    ),
+                        ),
+                    ],
                 ),
             )],
         ),
+    ],
+);
+
+static DISPATCH_INPUT: Def = Def::mapping(
+    "workflow-dispatch-input",
+    &[
+        prop("description", &STRING),
+        prop(
+            "type",
+            &Def::allowed(
+                "workflow-dispatch-input-type",
+                &["string", "boolean", "number", "environment", "choice"],
+            ),
+        ),
+        prop("required", &BOOLEAN),
+        prop("default", &INPUT_DEFAULT),
+        prop("options", &SEQUENCE_OF_STRING),
     ],
 );
 

@@ -36,7 +36,7 @@ pub(crate) mod schema;
 pub use model::*;
 pub use reusable::check_reusable_call;
 
-pub(crate) use convert::Converter;
+pub(crate) use convert::{condition, values, Converter};
 
 use std::path::Path;
 

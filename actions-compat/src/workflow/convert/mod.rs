@@ -10,6 +10,8 @@ mod on;
 mod steps;
 pub(crate) mod values;
 
+pub(crate) use condition::condition;
+
 use crate::diagnostic::Diagnostic;
 use crate::schema::token::{Token, TokenKind};
 use crate::workflow::model::{

@@ -29,6 +29,8 @@ pub struct Job {
 }
 
 /// What a job does. Serialized with `"type": "runner"` or `"type": "reusable"`.
+// A workflow has few jobs: their size does not matter, and unboxed variants are simpler to match.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum JobKind {
