@@ -115,11 +115,7 @@ fn linted_repository(scratch: &str) -> LintReport {
         std::fs::write(path, text).expect("write");
     };
     write(".git/HEAD", "ref: refs/heads/main\n");
-    // No expressions: the expression engine is not merged into this branch yet.
-    write(
-        ".github/workflows/pr.yml",
-        &WORKFLOW.replace("${{ github.event.pull_request.title }}", "title"),
-    );
+    write(".github/workflows/pr.yml", WORKFLOW);
     write(
         ".github/policies/names.rego",
         "package hrun.names\nwarn contains {\"msg\": \"job has no name\", \"path\": [\"jobs\", i]} if {\n  some i, job in input.jobs\n  job.name == null\n}\n",

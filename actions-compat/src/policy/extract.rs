@@ -21,20 +21,11 @@ pub struct Located {
     pub at: Location,
 }
 
-/// The expressions a script expands.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ScriptSource {
-    /// One expression computing the whole script, as the workflow model gives it
-    /// (`format('echo {0}', github.head_ref)` for `echo ${{ github.head_ref }}`).
-    Expression(String),
-    /// The script as written, `${{ }}` parts included (files read without a typed model).
-    Template(String),
-}
-
 /// A script body into which `${{ }}` expressions are expanded before it runs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Script {
-    pub source: ScriptSource,
+    /// The script as written (after YAML unquoting), `${{ }}` parts included.
+    pub text: String,
     pub at: Location,
     pub kind: ScriptKind,
 }
@@ -86,7 +77,7 @@ pub fn from_workflow(workflow: &Workflow, source: &str, file: &Path) -> LintView
 fn step_items(step: &Step, file: &Path, view: &mut LintView) {
     let script = |value: &Templated<String>, kind| {
         value.as_expression().map(|expression| Script {
-            source: ScriptSource::Expression(expression.expression.clone()),
+            text: expression.source.clone(),
             at: Location::new(file, value.line, value.col),
             kind,
         })
@@ -134,7 +125,7 @@ pub fn from_action(root: &Node, file: &Path) -> LintView {
         if let Some(run) = step.get("run").and_then(located) {
             if run.value.contains("${{") {
                 view.scripts.push(Script {
-                    source: ScriptSource::Template(run.value),
+                    text: run.value,
                     at: run.at,
                     kind: ScriptKind::Run,
                 });
@@ -148,7 +139,7 @@ pub fn from_action(root: &Node, file: &Path) -> LintView {
                     .and_then(located);
                 if let Some(script) = script.filter(|s| s.value.contains("${{")) {
                     view.scripts.push(Script {
-                        source: ScriptSource::Template(script.value),
+                        text: script.value,
                         at: script.at,
                         kind: ScriptKind::GithubScript,
                     });
@@ -352,7 +343,7 @@ jobs:
         assert_eq!(
             view.scripts,
             [Script {
-                source: ScriptSource::Template("echo ${{ github.head_ref }}".into()),
+                text: "echo ${{ github.head_ref }}".into(),
                 at: Location::new("action.yml", 5, 12),
                 kind: ScriptKind::Run,
             }]

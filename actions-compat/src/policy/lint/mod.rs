@@ -4,7 +4,7 @@
 
 use super::checks::{check_expansion, check_trigger, check_uses};
 use super::discover::{absolute, discover, relative_to, repository_root, FileKind, LintTarget};
-use super::extract::{from_action, from_workflow, locate, LintView, Script};
+use super::extract::{find_after, from_action, from_workflow, locate, LintView, Script};
 use super::finding::{Finding, Location};
 use super::policy_file::{Policy, PolicyFileError, POLICY_FILE_PATH};
 use super::rego::{FileFacts, RegoPolicy, DEFAULT_TIME_LIMIT};
@@ -12,6 +12,7 @@ use super::report::{LintError, LintReport, SourceFile};
 use super::rules::custom_rule_info;
 use super::uses_ref::UsesRef;
 use crate::diagnostic::{Diagnostic, ParseErrors};
+use crate::expr::{ParseOptions, Segment, Template};
 use crate::yaml::{self, Limits};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Component, Path, PathBuf};
@@ -278,12 +279,53 @@ fn parse_error(diagnostic: &Diagnostic, path: &Path) -> LintError {
     }
 }
 
-/// The context paths of each `${{ }}` expression in a script, each with where it is written.
-///
-/// Waits for the expression engine's template splitter and `Expr::context_paths` (branch
-/// `expr`); until then no expression is reported.
-fn expansions(_script: &Script, _source: &str) -> Result<Vec<(Vec<String>, Location)>, LintError> {
-    Ok(Vec::new())
+/// The contexts a script's expressions may read: those of a step's `run:` and `with:`, for
+/// workflows and composite actions alike. The file was validated already (or, for actions,
+/// an unknown context is an error here too).
+const SCRIPT_CONTEXTS: [&str; 11] = [
+    "github", "needs", "strategy", "matrix", "secrets", "steps", "job", "runner", "env", "vars",
+    "inputs",
+];
+
+/// The context paths each `${{ }}` expression of a script reads, with where the expression is
+/// written in the file (`source`); the script's own position when it cannot be found verbatim
+/// (folded or escaped YAML).
+fn expansions(script: &Script, source: &str) -> Result<Vec<(Vec<String>, Location)>, LintError> {
+    let options = ParseOptions::allow_all(SCRIPT_CONTEXTS);
+    let template = Template::parse(&script.text, &options).map_err(|error| LintError::Parse {
+        at: script.at.clone(),
+        message: error.to_string(),
+    })?;
+    // Folding can only remove line breaks, so the script spans at most this many lines.
+    let window = script
+        .text
+        .lines()
+        .count()
+        .saturating_mul(2)
+        .saturating_add(2);
+    let (mut line, mut col) = (script.at.line, script.at.col);
+    let mut out = Vec::new();
+    for segment in template.segments() {
+        let Segment::Expression {
+            expr, offset, len, ..
+        } = segment
+        else {
+            continue;
+        };
+        let written = script
+            .text
+            .get(*offset..offset.saturating_add(*len))
+            .unwrap_or_default();
+        let at = match find_after(source, line, col, written, window) {
+            Some((found_line, found_col)) => {
+                (line, col) = (found_line, found_col + 1);
+                Location::new(&script.at.file, found_line, found_col)
+            }
+            None => script.at.clone(),
+        };
+        out.push((expr.context_paths(), at));
+    }
+    Ok(out)
 }
 
 /// The path on disk that corresponds to the target's repository root, in the same form as the

@@ -18,8 +18,8 @@ jobs:
     steps:
       - uses: actions/checkout@v4
         with:
-          ref: refs/pull/1/merge
-      - run: make test
+          ref: ${{ github.event.pull_request.head.sha }}
+      - run: echo \"${{ github.event.pull_request.title }}\"
       - uses: docker://alpine:3.20
 ";
 
@@ -59,6 +59,7 @@ fn denies_the_unsafe_example_with_positions() {
         [
             ("pull-request-target".into(), Severity::Deny, 2, 5),
             ("unpinned-uses".into(), Severity::Deny, 7, 15),
+            ("template-injection".into(), Severity::Warn, 10, 20),
             ("unpinned-uses".into(), Severity::Deny, 11, 15),
         ]
     );
@@ -182,6 +183,7 @@ fn repository_policy_allows_owners_and_lowers_rules() {
         summary(&report),
         [
             ("pull-request-target".into(), Severity::Warn, 2, 5),
+            ("template-injection".into(), Severity::Warn, 10, 20),
             ("unpinned-uses".into(), Severity::Deny, 11, 15),
         ]
     );
@@ -204,7 +206,10 @@ fn an_explicit_policy_replaces_the_repositorys() {
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert_eq!(
         summary(&report),
-        [("pull-request-target".into(), Severity::Deny, 2, 5)]
+        [
+            ("pull-request-target".into(), Severity::Deny, 2, 5),
+            ("template-injection".into(), Severity::Warn, 10, 20),
+        ]
     );
 }
 
@@ -295,4 +300,115 @@ fn a_missing_path_exits_two() {
     let tree = repo("lint-missing");
     let report = lint_paths(&[tree.root().join("nope")], &LintOptions::default());
     assert_eq!(report.exit_code(), 2);
+}
+
+fn injections(name: &str, workflow: &str) -> Vec<(usize, usize, String)> {
+    let tree = repo(name);
+    tree.write(".github/workflows/ci.yml", workflow);
+    let report = lint(&tree);
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    report
+        .findings
+        .iter()
+        .filter(|f| f.rule_id == "template-injection")
+        .map(|f| (f.location.line, f.location.col, f.message.clone()))
+        .collect()
+}
+
+const STEPS: &str = "on: issues\njobs:\n  a:\n    runs-on: x\n    steps:\n";
+
+#[test]
+fn warns_on_each_attacker_controlled_expression_in_a_block_script_at_its_position() {
+    let found = injections(
+        "warns_on_each_attacker_controlled_expression_in_a_block_script_at_its_position",
+        &format!(
+        "{STEPS}      - run: |\n          echo ${{{{ github.sha }}}}\n          echo ${{{{ github.event.issue.title }}}}\n          echo ${{{{ github.event.issue.body }}}} ${{{{ github.head_ref }}}}\n"
+        ),
+    );
+    let positions: Vec<(usize, usize)> = found.iter().map(|(l, c, _)| (*l, *c)).collect();
+    assert_eq!(positions, [(8, 16), (9, 16), (9, 47)], "{found:?}");
+    assert!(
+        found[0].2.contains("`github.event.issue.title`"),
+        "{}",
+        found[0].2
+    );
+}
+
+#[test]
+fn the_same_expression_twice_is_found_twice() {
+    let found = injections(
+        "the_same_expression_twice_is_found_twice",
+        &format!(
+            "{STEPS}      - run: echo ${{{{ github.head_ref }}}} ${{{{ github.head_ref }}}}\n"
+        ),
+    );
+    let positions: Vec<(usize, usize)> = found.iter().map(|(l, c, _)| (*l, *c)).collect();
+    assert_eq!(positions, [(6, 19), (6, 42)]);
+}
+
+#[test]
+fn warns_on_whole_event_objects_and_indexed_commits() {
+    let found = injections(
+        "warns_on_whole_event_objects_and_indexed_commits",
+        &format!(
+        "{STEPS}      - run: echo '${{{{ toJSON(github.event) }}}}'\n      - run: echo \"${{{{ github.event.commits[0].message }}}}\"\n"
+        ),
+    );
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(
+        found[0].2.contains("contains attacker-controlled text"),
+        "{}",
+        found[0].2
+    );
+    assert!(
+        found[1].2.contains("github.event.commits.*.message"),
+        "{}",
+        found[1].2
+    );
+}
+
+#[test]
+fn warns_on_github_script_inputs() {
+    let found = injections(
+        "warns_on_github_script_inputs",
+        &format!(
+        "{STEPS}      - uses: actions/github-script@{SHA}\n        with:\n          script: console.log('${{{{ github.event.comment.body }}}}')\n"
+        ),
+    );
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!((found[0].0, found[0].1), (8, 32));
+    assert!(found[0].2.contains("JavaScript"), "{}", found[0].2);
+}
+
+#[test]
+fn passing_event_text_through_env_is_not_injection() {
+    let found = injections(
+        "passing_event_text_through_env_is_not_injection",
+        &format!(
+        "{STEPS}      - env:\n          TITLE: ${{{{ github.event.issue.title }}}}\n        run: echo \"$TITLE\" ${{{{ github.sha }}}} ${{{{ matrix.os }}}}\n"
+        ),
+    );
+    assert!(found.is_empty(), "{found:?}");
+}
+
+#[test]
+fn warns_inside_local_composite_actions() {
+    let tree = repo("lint-composite-injection");
+    tree.write(
+        ".github/workflows/ci.yml",
+        &format!("{STEPS}      - uses: ./.github/actions/greet\n"),
+    );
+    tree.write(
+        ".github/actions/greet/action.yml",
+        "name: g\ndescription: d\nruns:\n  using: composite\n  steps:\n    - run: echo ${{ github.event.issue.title }}\n      shell: bash\n",
+    );
+    let report = lint(&tree);
+    assert_eq!(
+        summary(&report),
+        [("template-injection".into(), Severity::Warn, 6, 17)]
+    );
+    assert!(report.findings[0]
+        .location
+        .file
+        .ends_with(".github/actions/greet/action.yml"));
 }
