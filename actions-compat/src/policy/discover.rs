@@ -32,9 +32,12 @@ impl FileKind {
         }
     }
 
+    /// `action.yml` and `action.yaml` are actions, except directly under `.github/workflows/`,
+    /// where GitHub reads every YAML file as a workflow.
     fn of(path: &Path) -> FileKind {
+        let in_workflows = path.parent().is_some_and(is_workflows_dir);
         match path.file_name().and_then(|n| n.to_str()) {
-            Some("action.yml" | "action.yaml") => FileKind::Action,
+            Some("action.yml" | "action.yaml") if !in_workflows => FileKind::Action,
             _ => FileKind::Workflow,
         }
     }
@@ -303,6 +306,18 @@ mod tests {
         assert_eq!(targets.len(), 2);
         assert_eq!(targets[0].kind, FileKind::Workflow);
         assert_eq!(targets[1].kind, FileKind::Action);
+    }
+
+    #[test]
+    fn an_action_yml_among_workflows_is_a_workflow() {
+        let tree = TestTree::new("discover-action-named-workflow");
+        tree.write(".github/workflows/action.yml", "on: push\n");
+        let file = tree.root().join(".github/workflows/action.yml");
+        let (targets, _) = discover(std::slice::from_ref(&file));
+        assert_eq!(targets[0].kind, FileKind::Workflow);
+        let (targets, _) = discover(&[tree.root().to_path_buf()]);
+        assert_eq!(targets.len(), 1);
+        assert_eq!(targets[0].kind, FileKind::Workflow);
     }
 
     #[test]
