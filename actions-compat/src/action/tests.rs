@@ -169,3 +169,30 @@ fn refuses_malformed_composite_uses() {
         )]
     );
 }
+
+#[test]
+fn reads_a_typical_composite_action() {
+    let src = "name: 'Setup Thing'\ndescription: 'Sets up a thing'\ninputs:\n  version:\n    required: false\n    default: 'latest'\n  token:\n    default: ${{ github.token }}\noutputs:\n  path:\n    value: ${{ steps.install.outputs.path }}\nruns:\n  using: \"composite\"\n  steps:\n    - id: install\n      shell: bash\n      run: ./install.sh \"${{ inputs.version }}\"\n      env:\n        TOKEN: ${{ inputs.token }}\n    - if: runner.os == 'Windows'\n      shell: pwsh\n      run: echo hi\n";
+    let action = ok(src);
+    let RunsKind::Composite(composite) = &action.runs.kind else {
+        panic!("a composite action")
+    };
+    assert_eq!(composite.steps[0].id.value, "install");
+    assert_eq!(
+        composite.steps[1].condition.expression,
+        "success() && (runner.os == 'Windows')"
+    );
+    let token = action.inputs["token"].default.as_ref().unwrap();
+    assert_eq!(token.as_expression().unwrap().paths, ["github.token"]);
+}
+
+#[test]
+fn refuses_contexts_actions_do_not_have() {
+    // Composite steps have no `secrets` context.
+    let src = "runs:\n  using: composite\n  steps:\n    - run: echo ${{ secrets.x }}\n      shell: bash\n";
+    let found = located(src);
+    assert_eq!((found[0].0, found[0].1), (4, 12));
+    assert!(found[0]
+        .2
+        .starts_with("Unrecognized named-value: 'secrets'"));
+}

@@ -1,15 +1,11 @@
-//! Strings that hold `${{ }}`: finding the expressions in them, checking each against the
-//! contexts allowed where the string stands, and joining them into one expression as GitHub does
-//! (`echo ${{ github.sha }}` becomes `format('echo {0}', github.sha)`).
+//! Strings that hold `${{ }}`: checking their expressions against the contexts allowed where the
+//! string stands, and keeping what the model needs of them (the expression GitHub evaluates, and
+//! the context paths it reads).
 
 use super::token::{ExprToken, TokenKind};
 use super::Allowed;
-use crate::expr::{self, FunctionSig, ParseOptions};
-
-const OPEN: &str = "${{";
-/// The longest string holding expressions that GitHub accepts, in characters.
-const MAX_EXPRESSION_LENGTH: usize = 21_000;
-const INSERT: &str = "insert";
+use crate::expr::template::Segment;
+use crate::expr::{self, FunctionSig, ParseOptions, Template};
 
 /// The options that let an expression use exactly what `allowed` allows.
 pub(crate) fn parse_options(allowed: &[Allowed]) -> ParseOptions {
@@ -37,114 +33,48 @@ pub(crate) fn check_expression(text: &str, allowed: &[Allowed]) -> Result<expr::
     expr::parse(text, &parse_options(allowed)).map_err(|e| e.message)
 }
 
-/// One piece of a string: literal text, or an expression.
-enum Segment {
-    Text(String),
-    Expression { expr: String, insert: bool },
+/// Reads a string that may hold `${{ }}`, with [`Template`] (the expression engine's reading of
+/// such strings, GitHub's rules). A problem is pushed to `errors` (GitHub's message, to be
+/// reported at the string's position) and the string then stays a literal.
+///
+/// GitHub reports every bad expression of a string; [`Template::parse`] stops at the first. All
+/// would be reported at the string's position, so only their number differs.
+pub(crate) fn read_string(raw: &str, allowed: &[Allowed], errors: &mut Vec<String>) -> TokenKind {
+    if !Template::contains_expression(raw) {
+        return TokenKind::String(raw.to_owned());
+    }
+    let template = match Template::parse(raw, &parse_options(allowed)) {
+        Ok(template) => template,
+        Err(e) => {
+            errors.push(e.to_string());
+            return TokenKind::String(raw.to_owned());
+        }
+    };
+    if let Some(text) = template.literal() {
+        return TokenKind::String(text.to_owned());
+    }
+    let (expr, insert) = match (template.directive(), template.segments()) {
+        (Some(directive), _) => (directive.name().to_owned(), true),
+        (None, [Segment::Expression { source, .. }]) => (source.clone(), false),
+        (None, segments) => (format_text(segments), false),
+    };
+    TokenKind::Expression(ExprToken {
+        expr,
+        source: raw.to_owned(),
+        insert,
+        paths: template.context_paths(),
+    })
 }
 
-/// Reads a string that may hold `${{ }}`. Problems are pushed to `errors` (GitHub's messages,
-/// to be reported at the string's position); a string with problems stays a literal string.
-pub(crate) fn read_string(raw: &str, allowed: &[Allowed], errors: &mut Vec<String>) -> TokenKind {
-    let literal = || TokenKind::String(raw.to_owned());
-    let Some(mut start) = raw.find(OPEN) else {
-        return literal();
-    };
-    if raw.chars().count() > MAX_EXPRESSION_LENGTH {
-        errors.push(format!(
-            "Exceeded max expression length {MAX_EXPRESSION_LENGTH}"
-        ));
-        return literal();
-    }
-    let bytes = raw.as_bytes();
-    let mut segments = Vec::new();
-    let mut failed = false;
-    let mut i = 0;
-    loop {
-        if i < start {
-            segments.push(Segment::Text(raw[i..start].to_owned()));
-        }
-        // Find the closing `}}`, ignoring braces inside single-quoted strings ('' is an escaped
-        // quote and toggles twice, which leaves the state right).
-        let mut in_string = false;
-        let mut end = None;
-        let mut j = start + OPEN.len();
-        while j < bytes.len() {
-            match bytes[j] {
-                b'\'' => in_string = !in_string,
-                b'}' if !in_string && bytes[j - 1] == b'}' => {
-                    end = Some(j);
-                    break;
-                }
-                _ => {}
-            }
-            j += 1;
-        }
-        let Some(end) = end else {
-            errors.push(
-                "The expression is not closed. An unescaped ${{ sequence was found, but the \
-                 closing }} sequence was not found."
-                    .to_owned(),
-            );
-            return literal();
-        };
-        let inner = raw.get(start + OPEN.len()..end - 1).unwrap_or("");
-        i = end + 1;
-        match read_expression(inner, allowed) {
-            Err(message) => {
-                errors.push(message);
-                failed = true;
-            }
-            Ok(Segment::Expression { insert: true, .. }) if start != 0 || i < raw.len() => {
-                errors.push(format!(
-                    "The directive '{INSERT}' is not allowed in this context. Directives are not \
-                     supported for expressions that are embedded within a string. Directives are \
-                     only supported when the entire value is an expression."
-                ));
-                return literal();
-            }
-            Ok(segment) => segments.push(segment),
-        }
-        match raw.get(i..).and_then(|rest| rest.find(OPEN)) {
-            Some(next) => start = i + next,
-            None => {
-                if i < raw.len() {
-                    segments.push(Segment::Text(raw[i..].to_owned()));
-                }
-                break;
-            }
-        }
-    }
-    if failed {
-        return literal();
-    }
-    let token = |expr: String, insert: bool| {
-        TokenKind::Expression(ExprToken {
-            expr,
-            source: raw.to_owned(),
-            insert,
-        })
-    };
-    if let [only] = segments.as_slice() {
-        return match only {
-            // `${{ '${{ not an expression }}' }}` is how a literal `${{` is written.
-            Segment::Expression {
-                expr,
-                insert: false,
-            } => match string_literal(expr) {
-                Some(text) => TokenKind::String(text),
-                None => token(expr.clone(), false),
-            },
-            Segment::Expression { expr, insert: true } => token(expr.clone(), true),
-            Segment::Text(text) => TokenKind::String(text.clone()),
-        };
-    }
+/// The text of the `format(...)` expression GitHub builds for a string of several parts
+/// (`echo ${{ github.sha }}` is `format('echo {0}', github.sha)`): what the model shows.
+fn format_text(segments: &[Segment]) -> String {
     let mut format = String::new();
     let mut args = String::new();
     let mut index = 0;
-    for segment in &segments {
+    for segment in segments {
         match segment {
-            Segment::Text(text) => {
+            Segment::Literal { text, .. } => {
                 for c in text.chars() {
                     match c {
                         '\'' => format.push_str("''"),
@@ -154,62 +84,15 @@ pub(crate) fn read_string(raw: &str, allowed: &[Allowed], errors: &mut Vec<Strin
                     }
                 }
             }
-            Segment::Expression { expr, .. } => {
+            Segment::Expression { source, .. } => {
                 format.push_str(&format!("{{{index}}}"));
                 index += 1;
                 args.push_str(", ");
-                args.push_str(expr);
+                args.push_str(source);
             }
         }
     }
-    token(format!("format('{format}'{args})"), false)
-}
-
-/// Reads the text between `${{` and `}}`.
-fn read_expression(inner: &str, allowed: &[Allowed]) -> Result<Segment, String> {
-    let trimmed = inner.trim();
-    if trimmed.is_empty() {
-        return Err("An expression was expected".to_owned());
-    }
-    if let Some(rest) = trimmed.strip_prefix(INSERT) {
-        if rest.is_empty() {
-            return Ok(Segment::Expression {
-                expr: INSERT.to_owned(),
-                insert: true,
-            });
-        }
-        if rest.starts_with(char::is_whitespace) {
-            // GitHub counts everything after the directive as one parameter.
-            return Err(format!(
-                "Exactly 0 parameter(s) were expected following the directive '{INSERT}'. \
-                 Actual parameter count: 1"
-            ));
-        }
-    }
-    check_expression(trimmed, allowed)?;
-    Ok(Segment::Expression {
-        expr: trimmed.to_owned(),
-        insert: false,
-    })
-}
-
-/// The string an expression denotes when it is nothing but one single-quoted string literal.
-fn string_literal(expr: &str) -> Option<String> {
-    let mut text = String::new();
-    let mut in_string = false;
-    for (i, c) in expr.chars().enumerate() {
-        if c == '\'' {
-            in_string = !in_string;
-            if in_string && i != 0 {
-                text.push(c);
-            }
-        } else if !in_string {
-            return None;
-        } else {
-            text.push(c);
-        }
-    }
-    Some(text)
+    format!("format('{format}'{args})")
 }
 
 #[cfg(test)]
@@ -276,5 +159,35 @@ mod tests {
         let raw = format!("${{{{ 1 }}}} {}", "x".repeat(21_000));
         let (_, errors) = read(&raw);
         assert_eq!(errors, ["Exceeded max expression length 21000"]);
+    }
+
+    #[test]
+    fn joins_parts_as_githubs_format_and_keeps_context_paths() {
+        let mut errors = Vec::new();
+        let allowed = [Allowed::Context("github")];
+        let kind = read_string(
+            "echo '${{ github.event.issue.title }}' {x}",
+            &allowed,
+            &mut errors,
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        let TokenKind::Expression(e) = kind else {
+            panic!("an expression")
+        };
+        assert_eq!(
+            e.expr,
+            "format('echo ''{0}'' {{x}}', github.event.issue.title)"
+        );
+        assert_eq!(e.paths, ["github.event.issue.title"]);
+    }
+
+    #[test]
+    fn refuses_contexts_not_allowed_here() {
+        let (kind, errors) = read("${{ secrets.x }}");
+        assert_eq!(kind, TokenKind::String("${{ secrets.x }}".into()));
+        assert!(
+            errors[0].starts_with("Unrecognized named-value: 'secrets'"),
+            "{errors:?}"
+        );
     }
 }

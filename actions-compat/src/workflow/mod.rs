@@ -4,8 +4,8 @@
 //! GitHub's positions:
 //!
 //! 1. [`crate::yaml`] builds the YAML tree (syntax, duplicate keys, tags, size and depth limits);
-//! 2. the schema reader ([`crate::schema`]) checks it against GitHub's workflow syntax, written
-//!    as our own table in `schema.rs` and `events.rs`: unknown keys, wrong types, missing
+//! 2. the crate's schema reader checks it against GitHub's workflow syntax, written as our own
+//!    table in `workflow/schema.rs` and `workflow/events.rs`: unknown keys, wrong types, missing
 //!    required keys, and expressions where GitHub allows none or that use contexts GitHub does
 //!    not allow there;
 //! 3. the converter builds the [`Workflow`] and makes GitHub's remaining checks: job and step ids,

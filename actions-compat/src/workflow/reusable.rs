@@ -5,7 +5,7 @@
 //! reading the file it is given); whoever has both files calls [`check_reusable_call`].
 
 use crate::diagnostic::Diagnostic;
-use crate::schema::token::number_to_string;
+use crate::expr;
 use crate::workflow::model::{CallSecrets, InputType, Job, JobKind, Templated, Value, Workflow};
 
 /// The problems GitHub reports when `job` of `caller` calls `callee`, positioned in the caller.
@@ -94,7 +94,7 @@ fn mistyped(value: &Templated<Value>, input_type: InputType) -> Option<String> {
     Some(match literal {
         Value::Null => String::new(),
         Value::Bool(b) => b.to_string(),
-        Value::Number(n) => number_to_string(*n),
+        Value::Number(n) => expr::Value::Number(*n).to_expr_string(),
         Value::String(s) => s.clone(),
         Value::Sequence(_) => "Sequence".to_owned(),
         Value::Mapping(_) => "Mapping".to_owned(),

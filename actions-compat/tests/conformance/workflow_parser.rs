@@ -5,7 +5,9 @@
 //! cases) pairs of a called workflow's reference and text, and last the expected result. When the
 //! expected result lists errors we must refuse the workflow with exactly the same set of
 //! (line, column) positions; otherwise we must accept it. Error messages are compared too, and
-//! differences are printed as information: the pass criterion is acceptance and positions.
+//! differences are printed as information: the pass criterion is acceptance and positions. For
+//! accepted cases, job and step ids and normalised `if` expressions are compared with GitHub's
+//! expected template, also as information.
 //!
 //! Cases in `skipped-tests.txt` (GitHub's own list of cases its TypeScript parser does not pass)
 //! are counted as skipped, never as passed. Cases in `known_differences.rs` are deliberate
@@ -80,7 +82,7 @@ pub fn run(root: &Path) -> Tally {
          information, we agree with GitHub's expected result on {skipped_agreeing} of them"
     );
     for d in &message_differences {
-        println!("INFO workflow-parser message differs: {d}");
+        println!("INFO workflow-parser differs: {d}");
     }
     tally
 }
@@ -99,14 +101,18 @@ fn run_case(name: &str, text: &str, message_differences: &mut Vec<String>) -> Re
         .map_err(|e| format!("expected result is not JSON: {e}"))?;
     let file_name = format!(".github/workflows/{name}");
 
-    let mut errors = match workflow::parse_with(workflow_text, &file_name, &options) {
-        Ok(parsed) => check_calls(&parsed, called, &options),
-        Err(e) => e.0,
+    let parsed = workflow::parse_with(workflow_text, &file_name, &options);
+    let mut errors = match &parsed {
+        Ok(parsed) => check_calls(parsed, called, &options),
+        Err(e) => e.0.clone(),
     };
     errors.sort();
 
     let Some(expected_errors) = expected.get("errors").and_then(|e| e.as_array()) else {
         if errors.is_empty() {
+            if let Ok(parsed) = &parsed {
+                compare_jobs(name, parsed, &expected, message_differences);
+            }
             return Ok(());
         }
         let listed: Vec<String> = errors.iter().map(ToString::to_string).collect();
@@ -159,6 +165,60 @@ fn run_case(name: &str, text: &str, message_differences: &mut Vec<String>) -> Re
         ));
     }
     Ok(())
+}
+
+/// For information: compares what GitHub's expected template and our model both say of each job
+/// and step: ids (generated ones included) and normalised `if` expressions.
+fn compare_jobs(
+    name: &str,
+    ours: &workflow::Workflow,
+    expected: &serde_json::Value,
+    differences: &mut Vec<String>,
+) {
+    let Some(jobs) = expected.get("jobs").and_then(|j| j.as_array()) else {
+        return;
+    };
+    let text = |v: &serde_json::Value, path: &[&str]| {
+        path.iter()
+            .try_fold(v, |v, key| v.get(key))
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+    };
+    for (theirs, job) in jobs.iter().zip(&ours.jobs) {
+        let mut differ = |what: String, ours: Option<String>, theirs: Option<String>| {
+            if theirs.is_some() && ours != theirs {
+                differences.push(format!(
+                    "{name}: {what}: ours {ours:?}, GitHub's {theirs:?}"
+                ));
+            }
+        };
+        differ(
+            "job id".into(),
+            Some(job.id.value.clone()),
+            text(theirs, &["id"]),
+        );
+        differ(
+            format!("job {} if", job.id.value),
+            Some(job.condition.expression.clone()),
+            text(theirs, &["if", "expr"]),
+        );
+        let JobKind::Runner(runner) = &job.kind else {
+            continue;
+        };
+        let their_steps = theirs.get("steps").and_then(|s| s.as_array());
+        for (their_step, step) in their_steps.into_iter().flatten().zip(&runner.steps) {
+            differ(
+                format!("job {} step id", job.id.value),
+                Some(step.id.value.clone()),
+                text(their_step, &["id"]),
+            );
+            differ(
+                format!("step {} if", step.id.value),
+                Some(step.condition.expression.clone()),
+                text(their_step, &["if", "expr"]),
+            );
+        }
+    }
 }
 
 /// Splits a case file at lines that are exactly `---`.

@@ -11,6 +11,7 @@ pub(crate) fn expression(e: &ExprToken) -> Expression {
     Expression {
         expression: e.expr.clone(),
         source: e.source.clone(),
+        paths: e.paths.clone(),
     }
 }
 

@@ -9,8 +9,9 @@
 //!
 //! - a [`Spanned`] value is `{"value": V, "line": L, "col": C}`;
 //! - a [`Templated`] value is `{"line": L, "col": C, "value": V}` when literal and
-//!   `{"line": L, "col": C, "expression": "github.sha", "source": "${{ github.sha }}"}` when
-//!   computed, so `expression` tells the two apart without ambiguity.
+//!   `{"line": L, "col": C, "expression": "github.sha", "source": "${{ github.sha }}",
+//!   "paths": ["github.sha"]}` when computed, so `expression` tells the two apart without
+//!   ambiguity.
 
 mod job;
 mod on;
@@ -86,6 +87,10 @@ pub struct Expression {
     pub expression: String,
     /// The value as written, with its `${{ }}`.
     pub source: String,
+    /// The context paths the expression reads, as the expression engine lists them
+    /// ([`crate::expr::Expr::context_paths`]): `github.event.issue.title`,
+    /// `github.event.commits.*.message`. What policy rules look at to find untrusted input.
+    pub paths: Vec<String>,
 }
 
 /// Any value: where GitHub accepts any YAML (matrix values, `with:` of reusable workflows).

@@ -1,0 +1,126 @@
+//! Steps: ids, kinds and fields, uses references, background steps, anchors.
+
+use super::*;
+
+#[test]
+fn generates_step_ids_as_github_does() {
+    let src = "on: push\njobs:\n  j:\n    runs-on: x\n    steps:\n      - uses: actions/checkout@v4\n      - run: a\n      - uses: docker://alpine:latest\n      - run: b\n        id: mine\n      - run: c\n      - uses: ./local\n      - uses: actions/checkout@v4\n";
+    let w = ok(src);
+    let ids: Vec<(&str, bool)> = runner(&w.jobs[0])
+        .steps
+        .iter()
+        .map(|s| (s.id.value.as_str(), s.generated_id))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            ("__actions_checkout", true),
+            ("__run", true),
+            ("__alpine_latest", true),
+            ("mine", false),
+            ("__run_2", true),
+            ("__self", true),
+            ("__actions_checkout_2", true),
+        ]
+    );
+}
+
+#[test]
+fn rejects_step_ids_used_twice_and_reserved() {
+    let src = "on: push\njobs:\n  j:\n    runs-on: x\n    steps:\n      - {id: a, run: x}\n      - {id: A, run: x}\n      - {id: __b, run: x}\n";
+    let found = located(src);
+    assert_eq!(
+        found[0],
+        (
+            7,
+            14,
+            "The identifier 'A' may not be used more than once within the same scope.".to_owned()
+        )
+    );
+    assert_eq!(found[1].0, 8);
+}
+
+#[test]
+fn reads_step_kinds_and_fields() {
+    let src = "on: push\njobs:\n  j:\n    runs-on: x\n    steps:\n      - name: Build\n        run: make\n        shell: bash\n        working-directory: src\n        timeout-minutes: 5\n        continue-on-error: true\n        env: {A: b}\n      - uses: actions/setup-node@v4\n        with:\n          node-version: 20\n";
+    let w = ok(src);
+    let steps = &runner(&w.jobs[0]).steps;
+    let StepKind::Run {
+        run,
+        shell,
+        working_directory,
+        ..
+    } = &steps[0].kind
+    else {
+        panic!("a run step")
+    };
+    assert_eq!(run.as_literal().map(String::as_str), Some("make"));
+    assert_eq!(
+        shell.as_ref().unwrap().as_literal().map(String::as_str),
+        Some("bash")
+    );
+    assert_eq!(working_directory.as_ref().unwrap().line, 9);
+    assert_eq!(
+        steps[0].timeout_minutes.as_ref().unwrap().as_literal(),
+        Some(&5.0)
+    );
+    assert_eq!(
+        steps[0].continue_on_error.as_ref().unwrap().as_literal(),
+        Some(&true)
+    );
+    let StepKind::Uses { action, with, .. } = &steps[1].kind else {
+        panic!("a uses step")
+    };
+    assert!(
+        matches!(action, UsesRef::Repository { owner, repo, .. } if owner == "actions" && repo == "setup-node")
+    );
+    // Numbers read as strings where a string is wanted, written as GitHub writes them.
+    let with = with.as_ref().unwrap().as_literal().unwrap();
+    assert_eq!(
+        with["node-version"].as_literal().map(String::as_str),
+        Some("20")
+    );
+}
+
+#[test]
+fn rejects_malformed_step_uses_at_its_position() {
+    let src = "on: push\njobs:\n  j:\n    runs-on: x\n    steps:\n      - uses: badrepo@invalid\n";
+    assert_eq!(
+        located(src),
+        [(
+            6,
+            15,
+            "Expected format {org}/{repo}[/path]@ref. Actual 'badrepo@invalid'".to_owned()
+        )]
+    );
+}
+
+#[test]
+fn refuses_background_steps_unless_enabled() {
+    let src = "on: push\njobs:\n  j:\n    runs-on: x\n    steps:\n      - id: server\n        run: npm start\n        background: true\n      - wait: server\n";
+    let found = located(src);
+    assert!(found.contains(&(8, 9, "Unexpected value 'background'".to_owned())));
+    let options = ParseOptions {
+        background_steps: true,
+        ..ParseOptions::default()
+    };
+    let w = parse_with(src, FILE, &options).unwrap();
+    let steps = &runner(&w.jobs[0]).steps;
+    assert!(matches!(
+        &steps[0].kind,
+        StepKind::Run {
+            background: true,
+            ..
+        }
+    ));
+    assert!(matches!(&steps[1].kind, StepKind::Wait { steps } if steps[0].value == "server"));
+    assert_eq!(steps[1].id.value, "__wait");
+}
+
+#[test]
+fn anchors_and_aliases_reuse_steps() {
+    let src = "on: push\njobs:\n  a:\n    runs-on: x\n    steps: &steps\n      - run: one\n  b:\n    runs-on: x\n    steps: *steps\n";
+    let w = ok(src);
+    assert_eq!(runner(&w.jobs[1]).steps.len(), 1);
+    assert_eq!(runner(&w.jobs[1]).steps[0].id.value, "__run");
+}
