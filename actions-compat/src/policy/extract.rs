@@ -3,15 +3,14 @@
 //! (`run:` and `actions/github-script`'s `script`); and, for Rego, the way back from a path
 //! into the JSON input to a line and column.
 //!
-//! Workflows are read through the typed model ([`crate::workflow`]), which has validated them
-//! and keeps every value's position. Action files are read from the YAML tree until the action
-//! model exists.
+//! Files are read through the typed models ([`crate::workflow`], [`crate::action`]), which have
+//! validated them and keep every value's position.
 
 use super::checks::ScriptKind;
 use super::finding::Location;
 use super::rego::PathSegment;
+use crate::action::{Action, RunsKind};
 use crate::workflow::{JobKind, Step, StepKind, Templated, Workflow};
-use crate::yaml::{CoreValue, Node};
 use std::path::Path;
 
 /// A string value and where it was written.
@@ -103,55 +102,30 @@ fn step_items(step: &Step, file: &Path, view: &mut LintView) {
     }
 }
 
-/// The rules' inputs in an action file's YAML tree: the steps of a composite action and the
-/// image of a docker action.
-pub fn from_action(root: &Node, file: &Path) -> LintView {
+/// The rules' inputs in a parsed action: the steps of a composite action and the image of a
+/// docker action when it is a `docker://` reference.
+pub fn from_action(action: &Action, file: &Path) -> LintView {
     let mut view = LintView::default();
-    let located = |node: &Node| match node.as_scalar()?.resolve().ok()? {
-        CoreValue::String(value) => Some(Located {
-            value,
-            at: Location::new(file, node.line, node.col),
-        }),
-        _ => None,
-    };
-    let Some(runs) = root.get("runs") else {
-        return view;
-    };
-    for step in runs
-        .get("steps")
-        .and_then(Node::as_sequence)
-        .unwrap_or_default()
-    {
-        if let Some(run) = step.get("run").and_then(located) {
-            if run.value.contains("${{") {
-                view.scripts.push(Script {
-                    text: run.value,
-                    at: run.at,
-                    kind: ScriptKind::Run,
+    match &action.runs.kind {
+        RunsKind::Composite(composite) => {
+            for step in &composite.steps {
+                step_items(step, file, &mut view);
+            }
+        }
+        RunsKind::Docker(docker) => {
+            if docker
+                .image
+                .value
+                .to_ascii_lowercase()
+                .starts_with("docker://")
+            {
+                view.uses.push(Located {
+                    value: docker.image.value.clone(),
+                    at: Location::new(file, docker.image.line, docker.image.col),
                 });
             }
         }
-        if let Some(uses) = step.get("uses").and_then(located) {
-            if is_github_script(&uses.value) {
-                let script = step
-                    .get("with")
-                    .and_then(|with| with.get("script"))
-                    .and_then(located);
-                if let Some(script) = script.filter(|s| s.value.contains("${{")) {
-                    view.scripts.push(Script {
-                        text: script.value,
-                        at: script.at,
-                        kind: ScriptKind::GithubScript,
-                    });
-                }
-            }
-            view.uses.push(uses);
-        }
-    }
-    if let Some(image) = runs.get("image").and_then(located) {
-        if image.value.to_ascii_lowercase().starts_with("docker://") {
-            view.uses.push(image);
-        }
+        RunsKind::Node(_) => {}
     }
     view
 }
@@ -266,7 +240,6 @@ fn find(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::yaml::{self, Limits};
     use serde_json::json;
 
     fn values(items: &[Located]) -> Vec<(&str, usize, usize)> {
@@ -331,28 +304,29 @@ jobs:
         );
     }
 
-    fn tree(text: &str) -> Node {
-        yaml::parse(text, "action.yml", &Limits::default()).unwrap()
+    fn action(text: &str) -> Action {
+        crate::action::parse(text, "action.yml").unwrap_or_else(|e| panic!("{e}"))
     }
 
     #[test]
     fn finds_composite_steps_scripts_and_docker_images_in_actions() {
-        let action = "runs:\n  using: composite\n  steps:\n    - uses: actions/cache@v4\n    - run: echo ${{ github.head_ref }}\n      shell: bash\n    - run: echo plain\n      shell: bash\n";
-        let view = from_action(&tree(action), Path::new("action.yml"));
-        assert_eq!(values(&view.uses), [("actions/cache@v4", 4, 13)]);
+        let composite = "name: a\ndescription: d\nruns:\n  using: composite\n  steps:\n    - uses: actions/cache@v4\n    - run: echo ${{ github.head_ref }}\n      shell: bash\n    - run: echo plain\n      shell: bash\n";
+        let view = from_action(&action(composite), Path::new("action.yml"));
+        assert_eq!(values(&view.uses), [("actions/cache@v4", 6, 13)]);
         assert_eq!(
             view.scripts,
             [Script {
                 text: "echo ${{ github.head_ref }}".into(),
-                at: Location::new("action.yml", 5, 12),
+                at: Location::new("action.yml", 7, 12),
                 kind: ScriptKind::Run,
             }]
         );
-        let docker = "runs:\n  using: docker\n  image: docker://alpine:3\n";
-        let view = from_action(&tree(docker), Path::new("action.yml"));
-        assert_eq!(values(&view.uses), [("docker://alpine:3", 3, 10)]);
-        let dockerfile = "runs:\n  using: docker\n  image: Dockerfile\n";
-        assert!(from_action(&tree(dockerfile), Path::new("a"))
+        let docker =
+            "name: a\ndescription: d\nruns:\n  using: docker\n  image: docker://alpine:3\n";
+        let view = from_action(&action(docker), Path::new("action.yml"));
+        assert_eq!(values(&view.uses), [("docker://alpine:3", 5, 10)]);
+        let dockerfile = "name: a\ndescription: d\nruns:\n  using: docker\n  image: Dockerfile\n";
+        assert!(from_action(&action(dockerfile), Path::new("a"))
             .uses
             .is_empty());
     }

@@ -14,15 +14,15 @@
 //! - A finding's rule id is `rego/<rule>` when the object names `rule`, otherwise
 //!   `rego/<name>` from the package (`rego/runners`), or `rego/hrun` for `package hrun`. The
 //!   policy file can change its level like any rule's (`[rules."rego/runners"]`).
-//! - `input` is the parsed workflow as the typed model serializes it ([`crate::workflow`]):
+//! - `input` is the parsed workflow as its typed model serializes it ([`crate::workflow`]):
 //!   field names in `snake_case` (`runs_on`, `timeout_minutes`), jobs and steps as arrays in
 //!   the order written, and every value wrapped with its position (`{"value": ..., "line": L,
 //!   "col": C}`, or `"expression"` and `"source"` instead of `"value"` when it is computed by
-//!   `${{ }}`). A finding's `path` is followed through `input` and the finding placed at the
-//!   position of the deepest value it reaches. Action files are not given to Rego until the
-//!   action model exists.
+//!   `${{ }}`). Action files are given as the action model serializes them
+//!   ([`crate::action`]). A finding's `path` is followed through `input` and the finding placed
+//!   at the position of the deepest value it reaches.
 //!   `data.lint.file.path` is the file's path relative to the repository root and
-//!   `data.lint.file.kind` is `"workflow"`.
+//!   `data.lint.file.kind` is `"workflow"` or `"action"`.
 //!
 //! ```rego
 //! package hrun.runners

@@ -11,9 +11,11 @@ use super::rego::{FileFacts, RegoPolicy, DEFAULT_TIME_LIMIT};
 use super::report::{LintError, LintReport, SourceFile};
 use super::rules::custom_rule_info;
 use super::uses_ref::UsesRef;
+use crate::action::Action;
 use crate::diagnostic::{Diagnostic, ParseErrors};
 use crate::expr::{ParseOptions, Segment, Template};
-use crate::yaml::{self, Limits};
+use crate::workflow::Workflow;
+use crate::yaml::Limits;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
@@ -170,7 +172,7 @@ fn lint_file(
         repo_relative: target.repo_relative.clone(),
         text,
     });
-    let (view, input) = match parsed {
+    let (view, document) = match parsed {
         Ok(parsed) => parsed,
         Err(errors) => {
             report.errors.extend(errors);
@@ -203,12 +205,13 @@ fn lint_file(
             Err(error) => errors.push(error),
         }
     }
-    if let (Some(rego), Some(input)) = (&mut rules.rego, &input) {
+    if let Some(rego) = &mut rules.rego {
         let facts = FileFacts {
             path: target.repo_relative.clone(),
             kind: target.kind.as_str(),
         };
-        match rego.evaluate(input, &facts) {
+        let input = document.to_json();
+        match rego.evaluate(&input, &facts) {
             Ok(found) => {
                 for rego_finding in found {
                     let Some(severity) =
@@ -216,7 +219,7 @@ fn lint_file(
                     else {
                         continue;
                     };
-                    let (line, col) = locate(input, &rego_finding.path).unwrap_or((1, 1));
+                    let (line, col) = locate(&input, &rego_finding.path).unwrap_or((1, 1));
                     let help = rego_finding
                         .help
                         .unwrap_or_else(|| custom_rule_info(&rego_finding.rule_id, severity).help);
@@ -240,13 +243,30 @@ fn lint_file(
     local_actions
 }
 
-/// The file read through the model that fits it: the rules' view of it and, for Rego, its JSON
-/// (`None` where no typed model exists yet: action files).
+/// A file read through the model that fits it.
+enum Document {
+    Workflow(Box<Workflow>),
+    Action(Box<Action>),
+}
+
+impl Document {
+    /// The JSON Rego sees as `input`. The models hold only strings, numbers, booleans and
+    /// string-keyed maps, so conversion cannot fail; `null` stands in if it ever did.
+    fn to_json(&self) -> serde_json::Value {
+        match self {
+            Document::Workflow(workflow) => serde_json::to_value(workflow),
+            Document::Action(action) => serde_json::to_value(action),
+        }
+        .unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// The file read through the model that fits it, and the rules' view of it.
 fn parse(
     target: &LintTarget,
     text: &str,
     options: &LintOptions,
-) -> Result<(LintView, Option<serde_json::Value>), Vec<LintError>> {
+) -> Result<(LintView, Document), Vec<LintError>> {
     let file_name = target.path.display().to_string();
     let parse_errors = |errors: ParseErrors| {
         errors
@@ -254,20 +274,22 @@ fn parse(
             .map(|d| parse_error(d, &target.path))
             .collect::<Vec<_>>()
     };
+    let parse_options = crate::workflow::ParseOptions {
+        limits: options.yaml_limits,
+        ..crate::workflow::ParseOptions::default()
+    };
     match target.kind {
         FileKind::Workflow => {
-            let parse_options = crate::workflow::ParseOptions {
-                limits: options.yaml_limits,
-                ..crate::workflow::ParseOptions::default()
-            };
             let workflow = crate::workflow::parse_with(text, &file_name, &parse_options)
                 .map_err(parse_errors)?;
-            let input = serde_json::to_value(&workflow).ok();
-            Ok((from_workflow(&workflow, text, &target.path), input))
+            let view = from_workflow(&workflow, text, &target.path);
+            Ok((view, Document::Workflow(Box::new(workflow))))
         }
         FileKind::Action => {
-            let root = yaml::parse(text, &file_name, &options.yaml_limits).map_err(parse_errors)?;
-            Ok((from_action(&root, &target.path), None))
+            let action = crate::action::parse_with(text, &file_name, &parse_options)
+                .map_err(parse_errors)?;
+            let view = from_action(&action, &target.path);
+            Ok((view, Document::Action(Box::new(action))))
         }
     }
 }
@@ -280,8 +302,7 @@ fn parse_error(diagnostic: &Diagnostic, path: &Path) -> LintError {
 }
 
 /// The contexts a script's expressions may read: those of a step's `run:` and `with:`, for
-/// workflows and composite actions alike. The file was validated already (or, for actions,
-/// an unknown context is an error here too).
+/// workflows and composite actions alike (the models have already checked each file's own).
 const SCRIPT_CONTEXTS: [&str; 11] = [
     "github", "needs", "strategy", "matrix", "secrets", "steps", "job", "runner", "env", "vars",
     "inputs",

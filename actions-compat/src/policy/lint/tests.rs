@@ -412,3 +412,23 @@ fn warns_inside_local_composite_actions() {
         .file
         .ends_with(".github/actions/greet/action.yml"));
 }
+
+#[test]
+fn rego_rules_see_action_files_through_the_action_model() {
+    let tree = repo("lint-rego-action");
+    tree.write(
+        "action.yml",
+        "name: n\ndescription: d\nruns:\n  using: node16\n  main: index.js\n",
+    );
+    tree.write(
+        ".github/node.rego",
+        "package hrun.node\ndeny contains {\"msg\": \"node16 is end-of-life\", \"path\": [\"runs\", \"using\"]} if {\n  data.lint.file.kind == \"action\"\n  input.runs.using.value == \"node16\"\n}\n",
+    );
+    tree.write(".github/hrun-policy.toml", "rego = [\"node.rego\"]\n");
+    let report = lint(&tree);
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(
+        summary(&report),
+        [("rego/node".into(), Severity::Deny, 4, 10)]
+    );
+}
