@@ -24,6 +24,7 @@
 pub mod action;
 pub mod diagnostic;
 pub mod expr;
+pub mod policy;
 pub(crate) mod schema;
 pub mod workflow;
 pub mod yaml;
