@@ -44,6 +44,30 @@ impl Diagnostic {
     pub fn has_position(&self) -> bool {
         self.line > 0
     }
+
+    /// The diagnostic as rustc prints errors: a headline, ` --> file:line:col`, the quoted line
+    /// from `source` (the file's text) and a caret under the column.
+    pub fn render(&self, source: Option<&str>) -> String {
+        let mut out = format!("error: {}\n", self.message);
+        if !self.has_position() {
+            out.push_str(&format!(" --> {}\n", self.file));
+            return out;
+        }
+        out.push_str(&format!(" --> {}:{}:{}\n", self.file, self.line, self.col));
+        if let Some(text) = source.and_then(|s| crate::source_text::line_text(s, self.line)) {
+            let gutter = " ".repeat(self.line.to_string().len());
+            let pad: String = text
+                .chars()
+                .take(self.col.saturating_sub(1))
+                .map(|c| if c == '\t' { '\t' } else { ' ' })
+                .collect();
+            out.push_str(&format!(
+                "{gutter} |\n{} | {text}\n{gutter} | {pad}^\n",
+                self.line
+            ));
+        }
+        out
+    }
 }
 
 impl fmt::Display for Diagnostic {
@@ -121,6 +145,22 @@ pub enum LoadError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn renders_quoted_line_with_caret_under_column() {
+        let d = Diagnostic::new("w.yml", 2, 5, "Unexpected value 'runn'");
+        let text = d.render(Some("on: push\njobs: x\n"));
+        assert_eq!(
+            text,
+            "error: Unexpected value 'runn'\n --> w.yml:2:5\n  |\n2 | jobs: x\n  |     ^\n"
+        );
+    }
+
+    #[test]
+    fn renders_whole_file_problem_without_position() {
+        let d = Diagnostic::whole_file("w.yml", "too large");
+        assert_eq!(d.render(Some("x")), "error: too large\n --> w.yml\n");
+    }
 
     #[test]
     fn displays_in_githubs_format() {

@@ -6,7 +6,8 @@
 //!
 //! - [`yaml`]: a YAML tree in which every node keeps its file, line and column, built on
 //!   `saphyr-parser`, with the YAML 1.2 core schema and limits against hostile documents.
-//! - [`diagnostic`]: errors about a user's file, `FILE (Line: L, Col: C): MESSAGE`.
+//! - [`diagnostic`]: errors about a user's file, `FILE (Line: L, Col: C): MESSAGE`, and their
+//!   rustc-style rendering with the quoted line and a caret ([`source_text`] finds the line).
 //! - [`expr`]: the `${{ }}` expression language: lexer, parser, evaluator, functions, templates.
 //! - [`workflow`] and [`action`]: workflow files and `action.yml` as typed models, with GitHub's
 //!   errors (file:line:col) for unknown keys, wrong types and expressions where none are allowed.
@@ -26,5 +27,6 @@ pub mod diagnostic;
 pub mod expr;
 pub mod policy;
 pub(crate) mod schema;
+pub mod source_text;
 pub mod workflow;
 pub mod yaml;

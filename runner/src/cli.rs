@@ -19,12 +19,18 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Check workflows and actions against policy (exit 0 allowed, 1 denied, 2 could not evaluate).
+    Lint(commands::lint::LintArgs),
+    /// Print a workflow or action file as GitHub reads it (JSON), or its errors with positions.
+    Parse(commands::parse::ParseArgs),
     /// Evaluate a ${{ }} expression against contexts given as JSON.
     Expr(commands::expr::ExprArgs),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
+        Command::Lint(args) => commands::lint::run(args),
+        Command::Parse(args) => commands::parse::run(args),
         Command::Expr(args) => commands::expr::run(args),
     };
     match result {

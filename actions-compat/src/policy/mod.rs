@@ -27,7 +27,6 @@ pub mod rego;
 mod render;
 pub mod report;
 pub mod rules;
-mod source_text;
 #[cfg(test)]
 mod test_tree;
 pub mod uses_ref;

@@ -24,8 +24,8 @@
 
 use super::finding::{Location, Severity};
 use super::rules::{BuiltinRule, CUSTOM_RULE_PREFIX};
-use super::source_text::line_col;
 use super::uses_ref::{is_owner_name, UsesRef, UsesRefError};
+use crate::source_text::line_col;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,3 +1,5 @@
 //! One module per `hrun` subcommand; each turns its flags into library calls and an exit code.
 
 pub mod expr;
+pub mod lint;
+pub mod parse;

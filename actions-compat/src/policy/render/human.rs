@@ -4,7 +4,7 @@
 use super::RenderOptions;
 use crate::policy::finding::{Location, Severity};
 use crate::policy::report::{LintReport, Outcome, Sources};
-use crate::policy::source_text::line_text;
+use crate::source_text::line_text;
 use std::fmt::Write;
 
 struct Palette {

@@ -7,7 +7,7 @@
 use crate::policy::finding::{Location, Severity};
 use crate::policy::report::{LintReport, Sources};
 use crate::policy::rules::RuleInfo;
-use crate::policy::source_text::line_text;
+use crate::source_text::line_text;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
