@@ -35,17 +35,10 @@ pub struct SecretMatcher {
 impl SecretMatcher {
     /// Builds the automaton for `values`; empty values are ignored.
     pub(crate) fn new<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> SecretMatcher {
-        let mut trie = Trie::default();
-        let mut count = 0;
-        for value in values {
-            if !value.is_empty() {
-                trie.insert(value);
-                count += 1;
-            }
-        }
-        let matcher = trie.compile(count);
-        trie.zeroize();
-        matcher
+        let mut values: Vec<&[u8]> = values.into_iter().filter(|v| !v.is_empty()).collect();
+        values.sort_unstable();
+        values.dedup();
+        compile(&values)
     }
 
     /// The state before any byte is read.
@@ -119,164 +112,161 @@ impl std::fmt::Debug for SecretMatcher {
     }
 }
 
-/// The trie a [`SecretMatcher`] is compiled from.
-#[derive(Default)]
-struct Trie {
-    /// Per node: child labels and targets, kept sorted by label.
-    labels: Vec<Vec<u8>>,
-    targets: Vec<Vec<StateId>>,
-    depth: Vec<u32>,
-    terminal: Vec<bool>,
-}
+/// Marks a node without children while the trie is built.
+const NO_CHILD: StateId = StateId::MAX;
 
-impl Trie {
-    fn ensure_root(&mut self) {
-        if self.labels.is_empty() {
-            self.push_node(0);
-        }
-    }
+/// Builds the trie with no allocation per node: values are inserted in sorted order, so a value
+/// shares its prefix with the one before it along each node's most recent child, and every node's
+/// children are created in increasing byte order. All buffers are sized up front (a value adds at
+/// most one node per byte), so none is moved while it holds secret bytes.
+fn compile(values: &[&[u8]]) -> SecretMatcher {
+    let total: usize = values.iter().map(|v| v.len()).sum();
+    let mut depth: Vec<u32> = Vec::with_capacity(total + 1);
+    let mut terminal: Vec<bool> = Vec::with_capacity(total + 1);
+    let mut last_child: Vec<StateId> = Vec::with_capacity(total + 1);
+    let mut last_label: Vec<u8> = Vec::with_capacity(total + 1);
+    let mut edge_parent: Vec<StateId> = Vec::with_capacity(total);
+    let mut edge_label_by_birth: Vec<u8> = Vec::with_capacity(total);
+    depth.push(0);
+    terminal.push(false);
+    last_child.push(NO_CHILD);
+    last_label.push(0);
 
-    fn push_node(&mut self, depth: u32) -> StateId {
-        self.labels.push(Vec::new());
-        self.targets.push(Vec::new());
-        self.depth.push(depth);
-        self.terminal.push(false);
-        // Node counts are bounded by the total length of the values, far below u32::MAX for any
-        // set of secrets a job can hold; saturate rather than wrap if that were ever false.
-        StateId::try_from(self.labels.len() - 1).unwrap_or(StateId::MAX)
-    }
-
-    fn child(&self, node: StateId, byte: u8) -> Option<StateId> {
-        let labels = self.labels.get(node as usize)?;
-        let k = labels.binary_search(&byte).ok()?;
-        self.targets.get(node as usize)?.get(k).copied()
-    }
-
-    fn insert(&mut self, value: &[u8]) {
-        self.ensure_root();
-        let mut node: StateId = 0;
+    for value in values {
+        let mut node: usize = 0;
         for (i, &byte) in value.iter().enumerate() {
-            node = match self.child(node, byte) {
-                Some(next) => next,
-                None => {
-                    let depth = u32::try_from(i + 1).unwrap_or(u32::MAX);
-                    let next = self.push_node(depth);
-                    let (Some(labels), Some(targets)) = (
-                        self.labels.get_mut(node as usize),
-                        self.targets.get_mut(node as usize),
-                    ) else {
-                        return;
-                    };
-                    let k = labels.binary_search(&byte).unwrap_or_else(|k| k);
-                    labels.insert(k, byte);
-                    targets.insert(k, next);
-                    next
-                }
-            };
+            let child = last_child.get(node).copied().unwrap_or(NO_CHILD);
+            if child != NO_CHILD && last_label.get(node) == Some(&byte) {
+                node = child as usize;
+                continue;
+            }
+            let new = StateId::try_from(depth.len()).unwrap_or(NO_CHILD);
+            depth.push(u32::try_from(i + 1).unwrap_or(u32::MAX));
+            terminal.push(false);
+            last_child.push(NO_CHILD);
+            last_label.push(0);
+            if let (Some(c), Some(l)) = (last_child.get_mut(node), last_label.get_mut(node)) {
+                *c = new;
+                *l = byte;
+            }
+            edge_parent.push(node as StateId);
+            edge_label_by_birth.push(byte);
+            node = new as usize;
         }
-        if let Some(t) = self.terminal.get_mut(node as usize) {
+        if let Some(t) = terminal.get_mut(node) {
             *t = true;
         }
     }
+    let n = depth.len();
 
-    fn compile(&mut self, values: usize) -> SecretMatcher {
-        self.ensure_root();
-        let n = self.labels.len();
-        let mut fail = vec![0 as StateId; n];
-        let mut match_len = vec![0u32; n];
-        let mut live_len = vec![0u32; n];
-        // Breadth-first, so a node's failure target (shallower) is finished before the node.
-        let mut queue = std::collections::VecDeque::new();
-        queue.push_back(0 as StateId);
-        while let Some(node) = queue.pop_front() {
-            let u = node as usize;
-            let depth = self.depth.get(u).copied().unwrap_or(0);
-            let f = fail.get(u).copied().unwrap_or(0) as usize;
-            let terminal = self.terminal.get(u).copied().unwrap_or(false);
-            let has_children = self.labels.get(u).is_some_and(|l| !l.is_empty());
-            let own_match = if terminal { depth } else { 0 };
-            let inherited_match = if u == 0 {
-                0
-            } else {
-                match_len.get(f).copied().unwrap_or(0)
-            };
-            let inherited_live = if u == 0 {
-                0
-            } else {
-                live_len.get(f).copied().unwrap_or(0)
-            };
-            if let Some(m) = match_len.get_mut(u) {
-                *m = own_match.max(inherited_match);
-            }
-            if let Some(l) = live_len.get_mut(u) {
-                *l = if has_children { depth } else { inherited_live };
-            }
-            let children: Vec<(u8, StateId)> = match (self.labels.get(u), self.targets.get(u)) {
-                (Some(l), Some(t)) => l.iter().copied().zip(t.iter().copied()).collect(),
-                _ => Vec::new(),
-            };
-            for (byte, child) in children {
-                let child_fail = if u == 0 {
-                    0
-                } else {
-                    let mut g = f as StateId;
-                    loop {
-                        if let Some(next) = self.child(g, byte) {
-                            break next;
-                        }
-                        if g == 0 {
-                            break 0;
-                        }
-                        g = fail.get(g as usize).copied().unwrap_or(0);
-                    }
-                };
-                if let Some(slot) = fail.get_mut(child as usize) {
-                    *slot = child_fail;
-                }
-                queue.push_back(child);
-            }
-        }
-
-        let mut edge_start = Vec::with_capacity(n + 1);
-        let mut edge_label = Vec::new();
-        let mut edge_target = Vec::new();
-        for (labels, targets) in self.labels.iter().zip(&self.targets) {
-            edge_start.push(u32::try_from(edge_label.len()).unwrap_or(u32::MAX));
-            edge_label.extend_from_slice(labels);
-            edge_target.extend_from_slice(targets);
-        }
-        edge_start.push(u32::try_from(edge_label.len()).unwrap_or(u32::MAX));
-        let mut root_next = vec![0 as StateId; 256];
-        if let (Some(labels), Some(targets)) = (self.labels.first(), self.targets.first()) {
-            for (&byte, &target) in labels.iter().zip(targets) {
-                if let Some(slot) = root_next.get_mut(usize::from(byte)) {
-                    *slot = target;
-                }
-            }
-        }
-        let max_len = self.depth.iter().copied().max().unwrap_or(0) as usize;
-        SecretMatcher {
-            edge_start,
-            edge_label,
-            edge_target,
-            root_next,
-            fail,
-            match_len,
-            live_len,
-            max_len,
-            values,
+    // Group edges by parent (a counting sort); a node's children were born in byte order and
+    // node ids grow with birth, so the child of the k-th edge is node k + 1.
+    let mut edge_start = vec![0u32; n + 1];
+    for &p in &edge_parent {
+        if let Some(c) = edge_start.get_mut(p as usize + 1) {
+            *c += 1;
         }
     }
+    for i in 1..=n {
+        let prev = edge_start.get(i - 1).copied().unwrap_or(0);
+        if let Some(c) = edge_start.get_mut(i) {
+            *c += prev;
+        }
+    }
+    let mut next_slot: Vec<u32> = edge_start.clone();
+    let mut edge_label = vec![0u8; edge_parent.len()];
+    let mut edge_target = vec![0 as StateId; edge_parent.len()];
+    for (k, (&p, &byte)) in edge_parent.iter().zip(&edge_label_by_birth).enumerate() {
+        let Some(slot) = next_slot.get_mut(p as usize) else {
+            continue;
+        };
+        let at = *slot as usize;
+        *slot += 1;
+        if let (Some(l), Some(t)) = (edge_label.get_mut(at), edge_target.get_mut(at)) {
+            *l = byte;
+            *t = StateId::try_from(k + 1).unwrap_or(NO_CHILD);
+        }
+    }
+    edge_label_by_birth.zeroize();
+    last_label.zeroize();
+    next_slot.zeroize();
+    edge_parent.zeroize();
+    last_child.zeroize();
+
+    let mut root_next = vec![0 as StateId; 256];
+    let root_edges = edge_start.get(1).copied().unwrap_or(0) as usize;
+    for (byte, target) in edge_label.iter().zip(&edge_target).take(root_edges) {
+        if let Some(slot) = root_next.get_mut(usize::from(*byte)) {
+            *slot = *target;
+        }
+    }
+
+    let mut matcher = SecretMatcher {
+        edge_start,
+        edge_label,
+        edge_target,
+        root_next,
+        fail: vec![0; n],
+        match_len: vec![0; n],
+        live_len: vec![0; n],
+        max_len: depth.iter().copied().max().unwrap_or(0) as usize,
+        values: values.len(),
+    };
+    link_failures(&mut matcher, &depth, &terminal);
+    depth.zeroize();
+    terminal.iter_mut().for_each(|t| *t = false);
+    matcher
 }
 
-impl Zeroize for Trie {
-    fn zeroize(&mut self) {
-        self.labels.iter_mut().for_each(Zeroize::zeroize);
-        self.targets.iter_mut().for_each(Zeroize::zeroize);
-        self.labels.clear();
-        self.targets.clear();
-        self.depth.zeroize();
-        self.terminal.iter_mut().for_each(|t| *t = false);
+/// Fills failure links, match lengths and live lengths breadth-first, so that a node's failure
+/// target (which is shallower) is finished before the node.
+fn link_failures(m: &mut SecretMatcher, depth: &[u32], terminal: &[bool]) {
+    let mut queue = std::collections::VecDeque::with_capacity(depth.len());
+    queue.push_back(0 as StateId);
+    while let Some(node) = queue.pop_front() {
+        let u = node as usize;
+        let f = m.fail.get(u).copied().unwrap_or(0) as usize;
+        let own_depth = depth.get(u).copied().unwrap_or(0);
+        let edges = m.edge_start.get(u).copied().unwrap_or(0) as usize
+            ..m.edge_start.get(u + 1).copied().unwrap_or(0) as usize;
+        let has_children = !edges.is_empty();
+        let (inherited_match, inherited_live) = if u == 0 {
+            (0, 0)
+        } else {
+            (
+                m.match_len.get(f).copied().unwrap_or(0),
+                m.live_len.get(f).copied().unwrap_or(0),
+            )
+        };
+        let own_match = if terminal.get(u).copied().unwrap_or(false) {
+            own_depth
+        } else {
+            0
+        };
+        if let Some(slot) = m.match_len.get_mut(u) {
+            *slot = own_match.max(inherited_match);
+        }
+        if let Some(slot) = m.live_len.get_mut(u) {
+            *slot = if has_children {
+                own_depth
+            } else {
+                inherited_live
+            };
+        }
+        for k in edges {
+            let (Some(&byte), Some(&child)) = (m.edge_label.get(k), m.edge_target.get(k)) else {
+                continue;
+            };
+            let child_fail = if u == 0 {
+                0
+            } else {
+                m.next(f as StateId, byte)
+            };
+            if let Some(slot) = m.fail.get_mut(child as usize) {
+                *slot = child_fail;
+            }
+            queue.push_back(child);
+        }
     }
 }
 
@@ -319,6 +309,16 @@ mod tests {
         // After "ab" the value "bc" could still start at "b".
         assert_eq!(trace(&m, "ab"), [(0, 1), (2, 1)]);
         assert_eq!(trace(&m, "abc"), [(0, 1), (2, 1), (2, 0)]);
+    }
+
+    #[test]
+    fn values_in_any_order_and_repeated_build_the_same_matcher() {
+        let a = matcher(&["abc", "ab", "b", "abc", "zz"]);
+        let b = matcher(&["zz", "b", "ab", "abc"]);
+        assert_eq!(a.value_count(), 4);
+        assert_eq!(trace(&a, "xabcbzzab"), trace(&b, "xabcbzzab"));
+        let lens: Vec<usize> = trace(&a, "xabcbzzab").iter().map(|t| t.0).collect();
+        assert_eq!(lens, [0, 0, 2, 3, 1, 0, 2, 0, 2]);
     }
 
     #[test]

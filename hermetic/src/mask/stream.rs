@@ -80,6 +80,9 @@ impl StreamMasker {
 
     /// Switches to a matcher with more values (after an `::add-mask::`). The new values are
     /// masked from the bytes not yet passed on; what was already passed on stays as it was.
+    ///
+    /// [`super::Masker::matcher`] rebuilds the matcher after each change, in time proportional to
+    /// all values held; when a step adds many masks in a row, switch once, before the next write.
     pub fn set_matcher(&mut self, matcher: Arc<SecretMatcher>) {
         self.matcher = matcher;
         self.state = self.matcher.start();
