@@ -66,7 +66,7 @@ pub(crate) fn unescape(text: &str, table: EscapeTable) -> String {
     out
 }
 
-/// Encodes a message so that [`unescape`] with [`EscapeTable::Data`] gives it back; what
+/// Encodes a command's message (`%`, `\r`, `\n`) so that the parser reads it back unchanged; what
 /// `@actions/core` does before it prints a command.
 pub fn escape_data(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -81,7 +81,8 @@ pub fn escape_data(text: &str) -> String {
     out
 }
 
-/// Encodes a property value so that [`unescape`] with [`EscapeTable::Property`] gives it back.
+/// Encodes a command's property value (`%`, `\r`, `\n`, `:`, `,`) so that the parser reads it
+/// back unchanged.
 pub fn escape_property(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {

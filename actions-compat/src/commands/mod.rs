@@ -7,7 +7,7 @@
 //!   plain output or a [`WorkflowCommand`], keeping the state that `stop-commands` and `echo`
 //!   change. Unknown names are plain output, as on GitHub.
 //! - The files named by `GITHUB_ENV`, `GITHUB_OUTPUT`, `GITHUB_STATE` and `GITHUB_PATH`, read
-//!   after the step ends: [`file`].
+//!   after the step ends: [`mod@file`].
 //!
 //! Nothing here runs a step, writes a log or keeps a secret: the engine acts on what is returned
 //! (it registers `add-mask` values with the masker before printing anything else, and reports
