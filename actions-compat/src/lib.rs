@@ -12,6 +12,8 @@
 //! - [`workflow`] and [`action`]: workflow files and `action.yml` as typed models, with GitHub's
 //!   errors (file:line:col) for unknown keys, wrong types and expressions where none are allowed.
 //! - [`policy`]: the policy gate that `hrun lint` runs before anything is allowed to run.
+//! - [`commands`]: workflow commands in a step's output (`::set-output::`, `::add-mask::`, ...)
+//!   and the environment files (`GITHUB_ENV`, `GITHUB_OUTPUT`, ...) a step writes.
 //!
 //! ```
 //! use actions_compat::expr::{self, ParseOptions, Value};
@@ -23,6 +25,7 @@
 //! ```
 
 pub mod action;
+pub mod commands;
 pub mod diagnostic;
 pub mod expr;
 pub mod policy;
