@@ -20,7 +20,9 @@ conf="${HRUN_CONFORMANCE_DIR:-$(cd .. && pwd)/shared/conformance/languageservice
 seed() { # seed DIR FILES... : copy seeds into a target's corpus directory
   local dir=$1; shift
   mkdir -p "$dir"
-  for f in "$@"; do [ -f "$f" ] && cp -n "$f" "$dir/$(sha256sum "$f" | cut -c1-16)"; done
+  for f in "$@"; do
+    if [ -f "$f" ]; then cp -n "$f" "$dir/$(sha256sum "$f" | cut -c1-16)"; fi
+  done
 }
 seed fuzz/corpus/workflow_yaml examples/*/.github/workflows/*.yml "$conf"/workflow-parser/testdata/reader/*.yml
 seed fuzz/corpus/action_yaml examples/*/action.yml
@@ -35,7 +37,8 @@ for f in src.glob("*.json"):
             e = case.get("expr", "").encode()
             (out / hashlib.sha256(e).hexdigest()[:16]).write_bytes(e)
 PY
-  cp -n fuzz/corpus/expression/* fuzz/corpus/template/ 2>/dev/null || { mkdir -p fuzz/corpus/template; cp -n fuzz/corpus/expression/* fuzz/corpus/template/; }
+  mkdir -p fuzz/corpus/template
+  cp -n fuzz/corpus/expression/* fuzz/corpus/template/
 fi
 
 for t in "${targets[@]}"; do
