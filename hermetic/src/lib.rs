@@ -1,10 +1,55 @@
 //! Where a job's steps run, and the walls around them.
 //!
-//! This crate will hold the executors behind which every step of an untrusted job runs: the microVM
-//! backend (QEMU `microvm` today, Firecracker where it is installed) with its guest agent and the
-//! host-side channel to it, egress enforcement with nftables outside the guest, run-time secret
-//! sweeps, resource limits, and a rootless namespace sandbox as the fallback where no VMM or guest
-//! image is available.
+//! The engine starts every process of a job through one trait, [`Executor`]: it hands over a
+//! [`StepSpec`] (program, arguments, the exact environment, working directory, timeout, cancel
+//! grace, resource limits), receives the output as [`OutputChunk`]s while the step runs, and gets a
+//! [`StepOutcome`] (exit status, timed out or cancelled, resource usage, which limits held). The
+//! backend is picked at run time ([`select_executor`] for `--sandbox none|namespace|microvm|auto`):
 //!
-//! Nothing is implemented here yet: the microVM executor is issue #4 and the secret sweeps issue #6.
-//! Until then `hrun` offers no subcommand that would run a step, so no user can reach an empty part.
+//! - [`NamespaceExecutor`] (`namespace`): a rootless sandbox per step. User, mount, PID, network,
+//!   UTS, IPC and cgroup namespaces; the host's system directories read-only; the workspace and a
+//!   private `/tmp` writable; a fresh `/proc` and a minimal `/dev`; a fixed hostname; only loopback
+//!   unless the network is allowed; every capability dropped; memory and process-count limits in a
+//!   cgroup (v1 or v2) where the host allows.
+//! - [`HostExecutor`] (`none`): plain host processes in a session and process group of their own,
+//!   tracked by a cgroup where possible. Only when the user asks for it.
+//! - The microVM executor (issue #4) will implement the same trait with a guest agent.
+//!
+//! ```no_run
+//! use hermetic::{Executor, NamespaceExecutor, SandboxConfig, StepSpec};
+//! # async fn demo() -> Result<(), hermetic::ExecError> {
+//! let executor = NamespaceExecutor::new(SandboxConfig::new(["/work/repo"]))?;
+//! let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+//! let step = StepSpec::new("bash", "/work/repo")
+//!     .arg("-c")
+//!     .arg("echo hello")
+//!     .env("PATH", "/usr/bin:/bin");
+//! let run = executor.run(step, tx, tokio_util::sync::CancellationToken::new());
+//! let printer = async { while let Some(chunk) = rx.recv().await { print!("{}", String::from_utf8_lossy(&chunk.bytes)) } };
+//! let (outcome, ()) = tokio::join!(run, printer);
+//! assert!(outcome?.status.success());
+//! # Ok(()) }
+//! ```
+//!
+//! Not here yet: the microVM executor (issue #4), nftables egress allowlists (network is all or
+//! nothing for now) and run-time secret sweeps (issue #6).
+
+mod cgroup;
+mod error;
+mod executor;
+mod host;
+mod namespace;
+mod select;
+mod step;
+mod supervise;
+mod sys;
+
+pub use error::ExecError;
+pub use executor::{Executor, StepFuture};
+pub use host::HostExecutor;
+pub use namespace::{HostIdentity, NamespaceExecutor, Network, SandboxConfig};
+pub use select::{select_executor, SandboxChoice, Selected};
+pub use step::{
+    Containment, Ending, ExitStatus, LimitKind, LimitReport, LimitStatus, OutputChunk,
+    OutputStream, ResourceLimits, ResourceUsage, StepOutcome, StepSpec, DEFAULT_CANCEL_GRACE,
+};
