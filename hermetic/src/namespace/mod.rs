@@ -377,7 +377,7 @@ impl NamespaceExecutor {
 
     /// Tells whether the namespace sandbox works on this host, by building one (with no writable
     /// path and no program) and tearing it down. `Err` says what failed and, where known, which
-    /// host setting is the cause. Takes a few milliseconds.
+    /// host setting is the cause. Blocks the calling thread for a few milliseconds.
     pub fn probe() -> Result<(), String> {
         if let Some(reason) = host_setting_blocks_user_namespaces() {
             return Err(reason);
@@ -392,18 +392,16 @@ impl NamespaceExecutor {
             cgroup: Arc::new(StepCgroup::default()),
             maps: executor.maps.clone(),
         };
-        std::thread::Builder::new()
-            .name("hrun-sandbox-probe".to_owned())
-            .spawn(move || run_on_thread(job, launched_tx, ended_tx))
-            .map_err(|e| format!("cannot start a thread: {e}"))?;
-        let launched = launched_rx
-            .blocking_recv()
-            .map_err(|_| "the probe thread ended early".to_owned())?
-            .map_err(|e| e.to_string())?;
-        drop(launched);
+        // On the calling thread: it outlives the sandbox, which ends before this returns, and
+        // both channels hold their results by then.
+        run_on_thread(job, launched_tx, ended_tx);
+        let mut launched_rx = launched_rx;
+        let mut ended_rx = ended_rx;
+        let early = || "the probe ended without a result".to_owned();
+        drop(launched_rx.try_recv().map_err(|_| early())?.map_err(|e| e.to_string())?);
         let ended = ended_rx
-            .blocking_recv()
-            .map_err(|_| "the probe thread ended early".to_owned())?
+            .try_recv()
+            .map_err(|_| early())?
             .map_err(|e| e.to_string())?;
         match setup_error(&ended.records) {
             Some(e) => Err(e.to_string()),
