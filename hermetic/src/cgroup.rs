@@ -344,7 +344,9 @@ impl StepCgroup {
                 )
             })?;
             if !has_controller(child) {
-                return Err(format!("the {controller} controller is not available in cgroup v2"));
+                return Err(format!(
+                    "the {controller} controller is not available in cgroup v2"
+                ));
             }
         }
         let file = match controller {

@@ -18,7 +18,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use nix::sys::signal::{kill, Signal};
-use nix::sys::wait::{waitid, Id, WaitPidFlag};
 use nix::unistd::Pid;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -27,8 +26,7 @@ use crate::cgroup::{CgroupLayout, StepCgroup};
 use crate::supervise::{supervise, Started, TreeControl};
 use crate::sys::{wait4, Reaped};
 use crate::{
-    Containment, ExecError, Executor, OutputChunk, ResourceUsage, StepFuture, StepOutcome,
-    StepSpec,
+    Containment, ExecError, Executor, OutputChunk, ResourceUsage, StepFuture, StepOutcome, StepSpec,
 };
 
 /// Runs steps as plain host processes (`--sandbox none`).
@@ -66,12 +64,7 @@ impl HostExecutor {
             });
         }
         let name = unique_cgroup_name(&self.started);
-        let cgroup = Arc::new(StepCgroup::create(
-            &self.cgroups,
-            &name,
-            &step.limits,
-            true,
-        ));
+        let cgroup = Arc::new(StepCgroup::create(&self.cgroups, &name, &step.limits, true));
         let (launched_tx, launched_rx) = oneshot::channel();
         let (ended_tx, ended_rx) = oneshot::channel();
         let thread_cgroup = Arc::clone(&cgroup);
@@ -90,8 +83,7 @@ impl HostExecutor {
             control: launched.control,
             ended: ended_rx,
         };
-        let supervised =
-            supervise(started, step.timeout, step.cancel_grace, output, cancel).await;
+        let supervised = supervise(started, step.timeout, step.cancel_grace, output, cancel).await;
         let reaped = supervised.ended?;
         let containment = if cgroup.tracks() {
             Containment::Cgroup
@@ -262,12 +254,7 @@ fn run_on_thread(
 
     // Wait for the leader to end without reaping it, so its pid stays ours while we kill what
     // is left of the group: background children must not outlive the step.
-    loop {
-        match waitid(Id::Pid(leader), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            _ => break,
-        }
-    }
+    crate::sys::wait_until_ended(leader);
     let result = {
         let mut reaped = tree.reaped.lock().unwrap_or_else(|p| p.into_inner());
         let _ = kill(Pid::from_raw(-leader.as_raw()), Signal::SIGKILL);

@@ -58,7 +58,10 @@ impl std::fmt::Debug for Selected {
 const MICROVM_MISSING: &str = "the microVM executor is not implemented yet (issue #4)";
 
 /// Builds the executor for `choice`; `config` describes the sandbox for `namespace` and `auto`.
-pub fn select_executor(choice: SandboxChoice, config: SandboxConfig) -> Result<Selected, ExecError> {
+pub fn select_executor(
+    choice: SandboxChoice,
+    config: SandboxConfig,
+) -> Result<Selected, ExecError> {
     match choice {
         SandboxChoice::None => Ok(Selected {
             executor: Box::new(HostExecutor::new()),
@@ -116,13 +119,25 @@ mod tests {
 
     #[test]
     fn microvm_is_reported_unavailable() {
-        let r = select_executor(SandboxChoice::Microvm, SandboxConfig::new(Vec::<String>::new()));
-        assert!(matches!(r, Err(ExecError::Unavailable { name: "microvm", .. })));
+        let r = select_executor(
+            SandboxChoice::Microvm,
+            SandboxConfig::new(Vec::<String>::new()),
+        );
+        assert!(matches!(
+            r,
+            Err(ExecError::Unavailable {
+                name: "microvm",
+                ..
+            })
+        ));
     }
 
     #[test]
     fn none_selects_the_host_executor() {
-        let r = select_executor(SandboxChoice::None, SandboxConfig::new(Vec::<String>::new()));
+        let r = select_executor(
+            SandboxChoice::None,
+            SandboxConfig::new(Vec::<String>::new()),
+        );
         assert_eq!(r.ok().map(|s| s.executor.name()), Some("none"));
     }
 }

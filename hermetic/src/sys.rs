@@ -63,8 +63,19 @@ pub(crate) fn wait4(pid: libc::pid_t) -> io::Result<Reaped> {
         user_cpu: timeval(usage.ru_utime),
         system_cpu: timeval(usage.ru_stime),
         // ru_maxrss is in KiB on Linux.
-        max_rss_bytes: u64::try_from(usage.ru_maxrss).unwrap_or(0).saturating_mul(1024),
+        max_rss_bytes: u64::try_from(usage.ru_maxrss)
+            .unwrap_or(0)
+            .saturating_mul(1024),
     })
+}
+
+/// Blocks until the child `pid` has ended, without reaping it: its pid stays reserved (a
+/// zombie) so the caller can still signal what is left of its group or namespace safely.
+pub(crate) fn wait_until_ended(pid: nix::unistd::Pid) {
+    use nix::sys::wait::{waitid, Id, WaitPidFlag};
+    while let Err(Errno::EINTR) = waitid(Id::Pid(pid), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT)
+    {
+    }
 }
 
 /// The layout of the kernel's `struct mount_attr` (linux/mount.h), version 0.
@@ -161,13 +172,7 @@ pub(crate) fn drop_all_capabilities() -> Result<(), Errno> {
     }; 2];
     // SAFETY: `header` and the two-element `data` array match the version-3 ABI of capset(2);
     // the kernel only reads them. Lowering our own capabilities is always allowed.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_capset,
-            &header as *const CapHeader,
-            data.as_ptr(),
-        )
-    };
+    let rc = unsafe { libc::syscall(libc::SYS_capset, &header as *const CapHeader, data.as_ptr()) };
     Errno::result(rc)?;
     nix::sys::prctl::set_no_new_privs()
 }

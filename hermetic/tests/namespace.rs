@@ -74,7 +74,11 @@ async fn has_the_fixed_hostname() {
     let Some((ex, ws)) = sandbox("has_the_fixed_hostname") else {
         return;
     };
-    let r = run(&ex, sh("cat /proc/sys/kernel/hostname; hostname", ws.path())).await;
+    let r = run(
+        &ex,
+        sh("cat /proc/sys/kernel/hostname; hostname", ws.path()),
+    )
+    .await;
     assert_eq!(r.stdout(), "hrun-sandbox\nhrun-sandbox\n", "{}", r.stderr());
 }
 
@@ -93,7 +97,11 @@ async fn root_and_system_directories_are_read_only() {
     );
     assert!(!Path::new("/usr/hrun-probe").exists());
     // Even a remount is refused: every capability is dropped.
-    let r = run(&ex, sh("mount -o remount,rw /usr 2>&1 || echo refused", ws.path())).await;
+    let r = run(
+        &ex,
+        sh("mount -o remount,rw /usr 2>&1 || echo refused", ws.path()),
+    )
+    .await;
     assert!(r.stdout().contains("refused"), "{}", r.stdout());
 }
 
@@ -123,7 +131,10 @@ async fn tmp_is_private_and_empty() {
         .expect("host /tmp file");
     let r = run(
         &ex,
-        sh("ls -A /tmp; echo x > /tmp/inside && echo writable", ws.path()),
+        sh(
+            "ls -A /tmp; echo x > /tmp/inside && echo writable",
+            ws.path(),
+        ),
     )
     .await;
     assert_eq!(r.stdout(), "writable\n", "{}", r.stderr());
@@ -144,8 +155,14 @@ async fn step_runs_in_its_own_pid_namespace() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.first(), Some(&"2"), "init is 1, the step 2: {out}");
     assert_eq!(lines.get(1), Some(&"has-init"));
-    let count: usize = lines.get(2).and_then(|c| c.parse().ok()).unwrap_or(usize::MAX);
-    assert!(count <= 5, "only the sandbox's processes are visible: {out}");
+    let count: usize = lines
+        .get(2)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(usize::MAX);
+    assert!(
+        count <= 5,
+        "only the sandbox's processes are visible: {out}"
+    );
     assert_eq!(r.outcome().containment, Containment::PidNamespace);
 }
 
@@ -167,7 +184,10 @@ async fn only_loopback_when_network_is_denied() {
     };
     let r = run(
         &ex,
-        sh("cat /proc/net/dev; echo ---; ls /sys/class/net; cat /sys/class/net/lo/flags", ws.path()),
+        sh(
+            "cat /proc/net/dev; echo ---; ls /sys/class/net; cat /sys/class/net/lo/flags",
+            ws.path(),
+        ),
     )
     .await;
     let out = r.stdout();
@@ -217,9 +237,12 @@ async fn memory_limit_kills_a_step_that_allocates_past_it() {
         max_processes: None,
     };
     // dd fills a 200 MiB buffer: far past the limit.
-    let step = sh("dd if=/dev/zero of=/dev/null bs=200M count=1 2>/dev/null; echo dd=$?", ws.path())
-        .limits(limits)
-        .timeout(Duration::from_secs(10));
+    let step = sh(
+        "dd if=/dev/zero of=/dev/null bs=200M count=1 2>/dev/null; echo dd=$?",
+        ws.path(),
+    )
+    .limits(limits)
+    .timeout(Duration::from_secs(10));
     let r = run(&ex, step).await;
     let o = r.outcome();
     if let Some(reason) = applied(o) {
@@ -230,7 +253,11 @@ async fn memory_limit_kills_a_step_that_allocates_past_it() {
     assert_eq!(r.stdout(), "dd=137\n", "dd was SIGKILLed by the OOM killer");
     assert!(o.usage.oom_kills.is_some_and(|n| n >= 1), "{:?}", o.usage);
     // And a step under the limit runs fine.
-    let step = sh("dd if=/dev/zero of=/dev/null bs=4M count=1 2>/dev/null", ws.path()).limits(limits);
+    let step = sh(
+        "dd if=/dev/zero of=/dev/null bs=4M count=1 2>/dev/null",
+        ws.path(),
+    )
+    .limits(limits);
     assert!(run(&ex, step).await.outcome().status.success());
 }
 
@@ -260,9 +287,16 @@ async fn pids_limit_stops_a_fork_loop() {
         .last()
         .and_then(|l| l.parse().ok())
         .unwrap_or(0);
-    assert!(started < 16, "only {started} forks may succeed under a limit of 16");
+    assert!(
+        started < 16,
+        "only {started} forks may succeed under a limit of 16"
+    );
     assert_ne!(o.status, ExitStatus::Code(0));
-    assert_eq!(o.ending, Ending::Exited, "stopped by the limit, not the timeout");
+    assert_eq!(
+        o.ending,
+        Ending::Exited,
+        "stopped by the limit, not the timeout"
+    );
     assert!(r.stderr().to_lowercase().contains("fork"), "{}", r.stderr());
 }
 
@@ -284,5 +318,39 @@ async fn runs_concurrent_steps_independently() {
     for (i, r) in [a, b, c, d].iter().enumerate() {
         assert_eq!(r.stdout(), format!("{i}\n"));
     }
-    assert!(elapsed < Duration::from_millis(1000), "ran one after another: {elapsed:?}");
+    assert!(
+        elapsed < Duration::from_millis(1000),
+        "ran one after another: {elapsed:?}"
+    );
+}
+
+#[tokio::test]
+async fn step_has_no_capabilities_and_no_new_privileges() {
+    let Some((ex, ws)) = sandbox("step_has_no_capabilities_and_no_new_privileges") else {
+        return;
+    };
+    let r = run(&ex, sh("cat /proc/self/status; cat /proc/self/uid_map", ws.path())).await;
+    let out = r.stdout();
+    let field = |name: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+            .unwrap_or("missing")
+            .to_owned()
+    };
+    for cap in ["CapInh:", "CapPrm:", "CapEff:", "CapBnd:", "CapAmb:"] {
+        assert_eq!(field(cap), "0000000000000000", "{cap} in {out}");
+    }
+    assert_eq!(field("NoNewPrivs:"), "1");
+    let map: Vec<&str> = out
+        .lines()
+        .last()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let uid = ex.host_identity().uid.to_string();
+    assert_eq!(map, ["0", uid.as_str(), "1"], "only root, mapped to the identity");
+    if nix::unistd::geteuid().is_root() {
+        assert_eq!(field("Groups:"), "", "root's supplementary groups are dropped");
+    }
 }

@@ -18,11 +18,19 @@ pub enum ExprKind {
     /// A context (`github`, `matrix`), as written.
     NamedValue(String),
     /// `target.name`
-    Property { target: Box<Expr>, name: String },
+    Property {
+        target: Box<Expr>,
+        name: String,
+    },
     /// `target[index]`
-    Index { target: Box<Expr>, index: Box<Expr> },
+    Index {
+        target: Box<Expr>,
+        index: Box<Expr>,
+    },
     /// `target.*` or `target[*]`
-    Wildcard { target: Box<Expr> },
+    Wildcard {
+        target: Box<Expr>,
+    },
     /// `!operand`
     Not(Box<Expr>),
     Binary {
@@ -31,7 +39,10 @@ pub enum ExprKind {
         rhs: Box<Expr>,
     },
     /// `name(args...)`, the name as written.
-    Call { name: String, args: Vec<Expr> },
+    Call {
+        name: String,
+        args: Vec<Expr>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,7 +9,10 @@ pub fn conformance_dir() -> Result<PathBuf, String> {
         return if dir.is_dir() {
             Ok(dir)
         } else {
-            Err(format!("HRUN_CONFORMANCE_DIR={} is not a directory", dir.display()))
+            Err(format!(
+                "HRUN_CONFORMANCE_DIR={} is not a directory",
+                dir.display()
+            ))
         };
     }
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));

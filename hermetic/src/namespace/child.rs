@@ -47,19 +47,36 @@ const FIRST_FREE_FD: RawFd = 5;
 /// A mount operation with every path ready for the system call.
 #[derive(Debug)]
 pub(crate) enum ChildOp {
-    Tmpfs { target: CString, options: CString },
-    Mkdir { path: CString, mode: u32 },
-    Touch { path: CString },
-    Symlink { target: CString, link: CString },
+    Tmpfs {
+        target: CString,
+        options: CString,
+    },
+    Mkdir {
+        path: CString,
+        mode: u32,
+    },
+    Touch {
+        path: CString,
+    },
+    Symlink {
+        target: CString,
+        link: CString,
+    },
     Bind {
         source: usize,
         target: CString,
         recursive: bool,
         read_only: bool,
     },
-    Proc { target: CString },
-    Sysfs { target: CString },
-    RemountReadOnly { target: CString },
+    Proc {
+        target: CString,
+    },
+    Sysfs {
+        target: CString,
+    },
+    RemountReadOnly {
+        target: CString,
+    },
 }
 
 /// The part of the sandbox that is the same for every step.
@@ -504,12 +521,11 @@ fn init(input: &mut ForkInput<'_>) -> ! {
     drop(exec_read);
     if got == 8 {
         let (a, b) = failure.split_at(4);
-        let word = |s: &[u8]| i32::from_ne_bytes([s[0], s[1], s[2], s[3]]);
         report(
             REPORT_FD,
             Record::ExecFailed {
-                in_chdir: word(a) != 0,
-                errno: word(b),
+                in_chdir: super::protocol::word(a) != 0,
+                errno: super::protocol::word(b),
             },
         );
     } else {

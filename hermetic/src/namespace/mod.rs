@@ -17,36 +17,30 @@
 //! the runner's step thread).
 
 mod child;
+mod launch;
 mod plan;
 mod protocol;
 
 use std::ffi::{CString, OsString};
-use std::fs::File;
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::Arc;
 
-use nix::fcntl::OFlag;
-use nix::sys::signal::{kill, Signal};
-use nix::sys::wait::{waitid, Id, WaitPidFlag};
-use nix::unistd::{ForkResult, Pid};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::cgroup::{CgroupLayout, StepCgroup};
 use crate::host::unique_cgroup_name;
-use crate::supervise::{supervise, Started, TreeControl};
-use crate::sys::{wait4, Reaped};
+use crate::supervise::{supervise, Started};
 use crate::{
     Containment, ExecError, Executor, ExitStatus, OutputChunk, ResourceUsage, StepFuture,
     StepOutcome, StepSpec,
 };
-use child::{ChildOp, ExecPointers, ForkInput, HelperFds, SandboxImage, NEW_ROOT};
+use child::{ChildOp, SandboxImage, NEW_ROOT};
+use launch::{run_on_thread, ExecImage, SandboxJob};
 use plan::{host_entry, MountOp, MountPlan, PlanInput};
-use protocol::{read_record, Record, Stage};
+use protocol::{Record, Stage};
 
 /// The hostname every sandbox has unless configured otherwise.
 pub const DEFAULT_HOSTNAME: &str = "hrun-sandbox";
@@ -215,84 +209,6 @@ fn to_child_op(op: &MountOp) -> Result<ChildOp, ExecError> {
     })
 }
 
-/// The program of one step, ready for `execve`.
-struct ExecImage {
-    candidates: Vec<CString>,
-    argv: Vec<CString>,
-    envp: Vec<CString>,
-    working_dir: CString,
-}
-
-fn nul_free(what: &str, bytes: Vec<u8>) -> Result<CString, ExecError> {
-    CString::new(bytes).map_err(|_| ExecError::InvalidStep(format!("{what} contains a NUL byte")))
-}
-
-impl ExecImage {
-    fn new(step: &StepSpec) -> Result<Self, ExecError> {
-        let program = step.program.as_bytes();
-        if program.is_empty() {
-            return Err(ExecError::InvalidStep("empty program name".to_owned()));
-        }
-        let candidates = if program.contains(&b'/') {
-            vec![nul_free("program", program.to_vec())?]
-        } else {
-            let default_path = OsString::from("/usr/local/bin:/usr/bin:/bin");
-            let path = step.env.get(&OsString::from("PATH")).unwrap_or(&default_path);
-            path.as_bytes()
-                .split(|b| *b == b':')
-                .filter(|dir| !dir.is_empty())
-                .map(|dir| {
-                    let mut full = dir.to_vec();
-                    full.push(b'/');
-                    full.extend_from_slice(program);
-                    nul_free("PATH entry", full)
-                })
-                .collect::<Result<Vec<_>, _>>()?
-        };
-        let argv = std::iter::once(&step.program)
-            .chain(&step.args)
-            .map(|a| nul_free("argument", a.clone().into_vec()))
-            .collect::<Result<Vec<_>, _>>()?;
-        let envp = step
-            .env
-            .iter()
-            .map(|(name, value)| {
-                if name.is_empty() || name.as_bytes().contains(&b'=') {
-                    return Err(ExecError::InvalidStep(format!(
-                        "environment variable name {:?} is empty or contains `=`",
-                        name.to_string_lossy()
-                    )));
-                }
-                let mut entry = name.as_bytes().to_vec();
-                entry.push(b'=');
-                entry.extend_from_slice(value.as_bytes());
-                nul_free("environment entry", entry)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(ExecImage {
-            candidates,
-            argv,
-            envp,
-            working_dir: nul_free("working directory", step.working_dir.as_os_str().as_bytes().to_vec())?,
-        })
-    }
-
-    fn pointers(&self) -> ExecPointers<'_> {
-        let array = |v: &[CString]| {
-            v.iter()
-                .map(|c| c.as_ptr())
-                .chain(std::iter::once(std::ptr::null()))
-                .collect()
-        };
-        ExecPointers {
-            candidates: &self.candidates,
-            argv: array(&self.argv),
-            envp: array(&self.envp),
-            working_dir: &self.working_dir,
-        }
-    }
-}
-
 impl NamespaceExecutor {
     /// Prepares a sandbox from `config`: resolves and checks every path and plans the mounts.
     /// Does not try the sandbox; see [`NamespaceExecutor::probe`].
@@ -382,8 +298,8 @@ impl NamespaceExecutor {
         if let Some(reason) = host_setting_blocks_user_namespaces() {
             return Err(reason);
         }
-        let executor =
-            NamespaceExecutor::new(SandboxConfig::new(Vec::<PathBuf>::new())).map_err(|e| e.to_string())?;
+        let executor = NamespaceExecutor::new(SandboxConfig::new(Vec::<PathBuf>::new()))
+            .map_err(|e| e.to_string())?;
         let (launched_tx, launched_rx) = oneshot::channel();
         let (ended_tx, ended_rx) = oneshot::channel();
         let job = SandboxJob {
@@ -398,7 +314,12 @@ impl NamespaceExecutor {
         let mut launched_rx = launched_rx;
         let mut ended_rx = ended_rx;
         let early = || "the probe ended without a result".to_owned();
-        drop(launched_rx.try_recv().map_err(|_| early())?.map_err(|e| e.to_string())?);
+        drop(
+            launched_rx
+                .try_recv()
+                .map_err(|_| early())?
+                .map_err(|e| e.to_string())?,
+        );
         let ended = ended_rx
             .try_recv()
             .map_err(|_| early())?
@@ -421,7 +342,12 @@ impl NamespaceExecutor {
     ) -> Result<StepOutcome, ExecError> {
         let exec = ExecImage::new(&step)?;
         let name = unique_cgroup_name(&self.started);
-        let cgroup = Arc::new(StepCgroup::create(&self.cgroups, &name, &step.limits, false));
+        let cgroup = Arc::new(StepCgroup::create(
+            &self.cgroups,
+            &name,
+            &step.limits,
+            false,
+        ));
         let (launched_tx, launched_rx) = oneshot::channel();
         let (ended_tx, ended_rx) = oneshot::channel();
         let job = SandboxJob {
@@ -444,8 +370,7 @@ impl NamespaceExecutor {
             control: launched.control,
             ended: ended_rx,
         };
-        let supervised =
-            supervise(started, step.timeout, step.cancel_grace, output, cancel).await;
+        let supervised = supervise(started, step.timeout, step.cancel_grace, output, cancel).await;
         let ended = supervised.ended?;
         if let Some(e) = setup_error(&ended.records) {
             return Err(e);
@@ -513,11 +438,7 @@ impl Executor for NamespaceExecutor {
 
 /// A host setting known to forbid the sandbox, as a reason, or `None`.
 fn host_setting_blocks_user_namespaces() -> Option<String> {
-    let read = |p: &str| {
-        std::fs::read_to_string(p)
-            .ok()
-            .map(|s| s.trim().to_owned())
-    };
+    let read = |p: &str| std::fs::read_to_string(p).ok().map(|s| s.trim().to_owned());
     if read("/proc/sys/user/max_user_namespaces").as_deref() == Some("0") {
         return Some("user namespaces are disabled (user.max_user_namespaces = 0)".to_owned());
     }
@@ -528,8 +449,7 @@ fn host_setting_blocks_user_namespaces() -> Option<String> {
                     .to_owned(),
             );
         }
-        if read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").as_deref() == Some("1")
-        {
+        if read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").as_deref() == Some("1") {
             return Some(
                 "AppArmor restricts unprivileged user namespaces \
                  (kernel.apparmor_restrict_unprivileged_userns = 1)"
@@ -578,189 +498,6 @@ fn exec_error(records: &[Record], step: &StepSpec) -> Option<ExecError> {
     })
 }
 
-/// One sandbox to start on a step thread.
-struct SandboxJob {
-    image: Arc<SandboxImage>,
-    exec: Option<ExecImage>,
-    cgroup: Arc<StepCgroup>,
-    maps: IdMaps,
-}
-
-struct Launched {
-    stdout: OwnedFd,
-    stderr: OwnedFd,
-    control: Arc<dyn TreeControl>,
-    started_at: Instant,
-}
-
-struct SandboxEnded {
-    records: Vec<Record>,
-    reaped: Reaped,
-}
-
-/// Signals the sandbox through its monitor, the runner's direct child. `reaped` turns true
-/// (under the lock) before the monitor is reaped, so its pid is never signalled once reusable.
-struct SandboxTree {
-    monitor: Pid,
-    reaped: Mutex<bool>,
-    cgroup: Arc<StepCgroup>,
-}
-
-impl SandboxTree {
-    fn signal(&self, signal: Signal) {
-        let reaped = self.reaped.lock().map(|g| *g).unwrap_or(true);
-        if !reaped {
-            let _ = kill(self.monitor, signal);
-        }
-    }
-}
-
-impl TreeControl for SandboxTree {
-    fn interrupt(&self) {
-        // The monitor relays it to the init, which sends it to every process of the namespace.
-        self.signal(Signal::SIGINT);
-    }
-
-    fn terminate(&self) {
-        // The monitor kills the init, and the kernel every process of the namespace.
-        self.signal(Signal::SIGTERM);
-    }
-
-    fn force(&self) {
-        // The init has the monitor's death as its parent-death signal.
-        self.signal(Signal::SIGKILL);
-        self.cgroup.kill_all();
-    }
-}
-
-fn write_id_maps(monitor: Pid, maps: &IdMaps) -> std::io::Result<()> {
-    let proc_dir = PathBuf::from(format!("/proc/{}", monitor.as_raw()));
-    if maps.deny_setgroups {
-        std::fs::write(proc_dir.join("setgroups"), "deny")?;
-    }
-    std::fs::write(
-        proc_dir.join("uid_map"),
-        format!("0 {} 1\n", maps.identity.uid),
-    )?;
-    std::fs::write(
-        proc_dir.join("gid_map"),
-        format!("0 {} 1\n", maps.identity.gid),
-    )
-}
-
-fn pipe() -> Result<(OwnedFd, OwnedFd), ExecError> {
-    nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| ExecError::system("cannot create a pipe", e))
-}
-
-/// Starts the sandbox and waits for it. Runs on a thread of its own that lives as long as the
-/// step, because the monitor's parent-death signal fires when this *thread* ends.
-fn run_on_thread(
-    job: SandboxJob,
-    launched_tx: oneshot::Sender<Result<Launched, ExecError>>,
-    ended_tx: oneshot::Sender<Result<SandboxEnded, ExecError>>,
-) {
-    let prepared = (|| {
-        let devnull = nix::fcntl::open(
-            c"/dev/null",
-            OFlag::O_RDWR | OFlag::O_CLOEXEC,
-            nix::sys::stat::Mode::empty(),
-        )
-        .map_err(|e| ExecError::system("cannot open /dev/null", e))?;
-        Ok::<_, ExecError>((devnull, pipe()?, pipe()?, pipe()?, pipe()?))
-    })();
-    let (devnull, (out_r, out_w), (err_r, err_w), (report_r, report_w), (go_r, go_w)) =
-        match prepared {
-            Ok(p) => p,
-            Err(e) => {
-                let _ = launched_tx.send(Err(e));
-                return;
-            }
-        };
-    let mut source_fds = vec![-1; job.image.sources.len()];
-    let pointers = job.exec.as_ref().map(ExecImage::pointers);
-    let runner = nix::unistd::getpid();
-    let mut input = ForkInput {
-        image: &job.image,
-        join_files: job.cgroup.join_files(),
-        source_fds: &mut source_fds,
-        exec: pointers,
-        runner,
-        fds: HelperFds {
-            devnull: devnull.as_raw_fd(),
-            stdout: out_w.as_raw_fd(),
-            stderr: err_w.as_raw_fd(),
-            report: report_w.as_raw_fd(),
-            go: go_r.as_raw_fd(),
-        },
-    };
-    let started_at = Instant::now();
-    // SAFETY: the child runs only `child::monitor`, which never returns, makes only system calls
-    // on data prepared above and allocates nothing, as a forked child of a multi-threaded
-    // process must.
-    let monitor = match unsafe { nix::unistd::fork() } {
-        Ok(ForkResult::Child) => child::monitor(&mut input),
-        Ok(ForkResult::Parent { child }) => child,
-        Err(e) => {
-            let _ = launched_tx.send(Err(ExecError::system("cannot fork", e)));
-            return;
-        }
-    };
-    drop((devnull, out_w, err_w, report_w, go_r));
-    let tree = Arc::new(SandboxTree {
-        monitor,
-        reaped: Mutex::new(false),
-        cgroup: Arc::clone(&job.cgroup),
-    });
-    let _ = launched_tx.send(Ok(Launched {
-        stdout: out_r,
-        stderr: err_r,
-        control: Arc::clone(&tree) as Arc<dyn TreeControl>,
-        started_at,
-    }));
-
-    let mut report = File::from(report_r);
-    let mut records = Vec::new();
-    let mut map_error = None;
-    match read_record(&mut report) {
-        Ok(Some(Record::Unshared)) => match write_id_maps(monitor, &job.maps) {
-            Ok(()) => {
-                let _ = nix::unistd::write(&go_w, b"g");
-            }
-            Err(e) => map_error = Some(e),
-        },
-        Ok(Some(other)) => records.push(other),
-        Ok(None) | Err(_) => {}
-    }
-    // Closing our end tells a monitor still waiting that no go will come.
-    drop(go_w);
-    while let Ok(Some(record)) = read_record(&mut report) {
-        records.push(record);
-    }
-    // Every helper has closed the report pipe: the monitor is ending. Wait without reaping, then
-    // mark it reaped under the lock so no signal reaches a reused pid.
-    loop {
-        match waitid(Id::Pid(monitor), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            _ => break,
-        }
-    }
-    let reaped = {
-        let mut reaped = tree.reaped.lock().unwrap_or_else(|p| p.into_inner());
-        *reaped = true;
-        wait4(monitor.as_raw())
-    };
-    job.cgroup.kill_all();
-    let result = match (map_error, reaped) {
-        (Some(e), _) => Err(ExecError::SandboxSetup {
-            stage: "writing the uid/gid maps",
-            source: e,
-        }),
-        (None, Err(e)) => Err(ExecError::system("cannot wait for the sandbox", e)),
-        (None, Ok(reaped)) => Ok(SandboxEnded { records, reaped }),
-    };
-    let _ = ended_tx.send(result);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -769,26 +506,6 @@ mod tests {
     fn stages_paths_below_the_new_root() {
         assert_eq!(staged(Path::new("/")).ok(), Some(c"/tmp".to_owned()));
         assert_eq!(staged(Path::new("/usr")).ok(), Some(c"/tmp/usr".to_owned()));
-    }
-
-    #[test]
-    fn looks_programs_up_in_the_steps_own_path() {
-        let step = StepSpec::new("sh", "/").env("PATH", "/opt/x::/bin");
-        let image = ExecImage::new(&step).ok();
-        let candidates: Vec<_> = image
-            .map(|i| i.candidates)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|c| c.into_string().unwrap_or_default())
-            .collect();
-        assert_eq!(candidates, ["/opt/x/sh", "/bin/sh"]);
-    }
-
-    #[test]
-    fn rejects_nul_bytes_and_bad_variable_names() {
-        assert!(ExecImage::new(&StepSpec::new("a\0b", "/")).is_err());
-        assert!(ExecImage::new(&StepSpec::new("sh", "/").env("A=B", "x")).is_err());
-        assert!(ExecImage::new(&StepSpec::new("", "/")).is_err());
     }
 
     #[test]

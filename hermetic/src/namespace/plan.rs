@@ -293,7 +293,9 @@ mod tests {
         };
         let plan = MountPlan::build(&input, &merged_usr_host);
         let b = binds(&plan);
-        let ro = b.iter().position(|x| x == &("/work".into(), "/work".into(), true));
+        let ro = b
+            .iter()
+            .position(|x| x == &("/work".into(), "/work".into(), true));
         let rw = b
             .iter()
             .position(|x| x == &("/work/ws".into(), "/work/ws".into(), false));
@@ -341,7 +343,9 @@ mod tests {
             .collect();
         assert_eq!(devices, [Path::new("/dev/null"), Path::new("/dev/zero")]);
         assert_eq!(plan.ops.last(), Some(&MountOp::RemountRootReadOnly));
-        assert!(matches!(plan.ops.first(), Some(MountOp::Tmpfs { target, .. }) if target == Path::new("/")));
+        assert!(
+            matches!(plan.ops.first(), Some(MountOp::Tmpfs { target, .. }) if target == Path::new("/"))
+        );
     }
 
     #[test]
@@ -351,10 +355,12 @@ mod tests {
             ..PlanInput::default()
         };
         let plan = MountPlan::build(&input, &merged_usr_host);
-        let i = plan
-            .ops
-            .iter()
-            .position(|o| o == &MountOp::Mkdir { path: PathBuf::from("/work"), mode: 0o755 });
+        let i = plan.ops.iter().position(|o| {
+            o == &MountOp::Mkdir {
+                path: PathBuf::from("/work"),
+                mode: 0o755,
+            }
+        });
         let j = plan.ops.iter().position(|o| {
             o == &MountOp::Touch {
                 path: PathBuf::from("/work/tool.json"),

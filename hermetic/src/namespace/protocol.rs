@@ -133,9 +133,7 @@ impl Record {
     }
 
     pub(crate) fn decode(bytes: &[u8; RECORD_LEN]) -> Option<Record> {
-        let mut words = bytes
-            .chunks_exact(4)
-            .map(|c| i32::from_ne_bytes([c[0], c[1], c[2], c[3]]));
+        let mut words = bytes.chunks_exact(4).map(word);
         let (kind, a, b) = (words.next()?, words.next()?, words.next()?);
         Some(match kind {
             1 => Record::Unshared,
@@ -153,6 +151,16 @@ impl Record {
             _ => return None,
         })
     }
+}
+
+/// The native-endian `i32` in the first four bytes of `bytes` (missing bytes read as zero).
+/// Fork-safe.
+pub(crate) fn word(bytes: &[u8]) -> i32 {
+    let mut w = [0u8; 4];
+    for (dst, src) in w.iter_mut().zip(bytes) {
+        *dst = *src;
+    }
+    i32::from_ne_bytes(w)
 }
 
 /// Reads one record; `Ok(None)` at end-of-file (every helper has exited).

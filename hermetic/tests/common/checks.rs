@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use hermetic::{Ending, ExecError, Executor, ExitStatus, StepSpec};
 
-use super::{run, run_with, sh, survivors_after, marker, PATH};
+use super::{marker, run, run_with, sh, survivors_after, PATH};
 
 pub async fn reports_exit_code(ex: &dyn Executor, ws: &Path) {
     let r = run(ex, sh("echo bye; exit 3", ws)).await;
@@ -79,17 +79,30 @@ pub async fn timeout_kills_the_whole_tree(ex: &dyn Executor, ws: &Path) -> bool 
     let outcome = r.outcome();
     assert_eq!(outcome.ending, Ending::TimedOut);
     assert_eq!(outcome.status, ExitStatus::Signal(libc::SIGKILL));
-    assert!(outcome.usage.wall < Duration::from_secs(3), "{:?}", outcome.usage.wall);
+    assert!(
+        outcome.usage.wall < Duration::from_secs(3),
+        "{:?}",
+        outcome.usage.wall
+    );
     assert_eq!(r.stdout(), "started\n");
-    assert_eq!(survivors_after(&bg, Duration::from_secs(1)), Vec::<i32>::new());
+    assert_eq!(
+        survivors_after(&bg, Duration::from_secs(1)),
+        Vec::<i32>::new()
+    );
     if outcome.containment == hermetic::Containment::ProcessGroup {
         // Clean up the escaped daemon ourselves.
         for pid in super::live_processes_with(&daemon) {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
         return false;
     }
-    assert_eq!(survivors_after(&daemon, Duration::from_secs(1)), Vec::<i32>::new());
+    assert_eq!(
+        survivors_after(&daemon, Duration::from_secs(1)),
+        Vec::<i32>::new()
+    );
     true
 }
 
@@ -98,7 +111,10 @@ pub async fn normal_exit_leaves_no_background_process(ex: &dyn Executor, ws: &Pa
     let bg = marker("leftover");
     let r = run(ex, sh(&format!("sleep {bg} >/dev/null 2>&1 & echo $!"), ws)).await;
     assert!(r.outcome().status.success());
-    assert_eq!(survivors_after(&bg, Duration::from_secs(1)), Vec::<i32>::new());
+    assert_eq!(
+        survivors_after(&bg, Duration::from_secs(1)),
+        Vec::<i32>::new()
+    );
 }
 
 pub async fn cancel_interrupts_then_kills_after_grace(ex: &dyn Executor, ws: &Path) {
@@ -109,10 +125,17 @@ pub async fn cancel_interrupts_then_kills_after_grace(ex: &dyn Executor, ws: &Pa
     let o = r.outcome();
     assert_eq!(o.ending, Ending::Cancelled);
     assert_eq!(o.status, ExitStatus::Signal(libc::SIGKILL));
-    assert!(o.usage.wall >= Duration::from_millis(300), "{:?}", o.usage.wall);
+    assert!(
+        o.usage.wall >= Duration::from_millis(300),
+        "{:?}",
+        o.usage.wall
+    );
     assert!(o.usage.wall < Duration::from_secs(3), "{:?}", o.usage.wall);
     assert!(!r.stdout().contains("survived"));
-    assert_eq!(survivors_after(&sleeper, Duration::from_secs(1)), Vec::<i32>::new());
+    assert_eq!(
+        survivors_after(&sleeper, Duration::from_secs(1)),
+        Vec::<i32>::new()
+    );
 }
 
 pub async fn cancel_lets_a_step_handle_sigint(ex: &dyn Executor, ws: &Path) {
@@ -145,7 +168,11 @@ pub async fn reports_missing_program_and_directory(ex: &dyn Executor, ws: &Path)
 }
 
 pub async fn reports_resource_usage(ex: &dyn Executor, ws: &Path) {
-    let r = run(ex, sh("i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done", ws)).await;
+    let r = run(
+        ex,
+        sh("i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done", ws),
+    )
+    .await;
     let u = r.outcome().usage;
     assert!(u.user_cpu + u.system_cpu > Duration::ZERO, "{u:?}");
     assert!(u.wall >= u.user_cpu / 2, "{u:?}");

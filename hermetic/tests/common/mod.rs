@@ -64,11 +64,7 @@ pub fn sh(script: &str, dir: &Path) -> StepSpec {
 
 /// Runs `step`, collecting output as it arrives; `cancel_when` cancels once the stdout seen so
 /// far contains that text.
-pub async fn run_with(
-    executor: &dyn Executor,
-    step: StepSpec,
-    cancel_when: Option<&str>,
-) -> Run {
+pub async fn run_with(executor: &dyn Executor, step: StepSpec, cancel_when: Option<&str>) -> Run {
     let (tx, mut rx) = mpsc::channel::<OutputChunk>(16);
     let cancel = CancellationToken::new();
     let started = Instant::now();
@@ -122,7 +118,10 @@ pub fn workspace(identity: Option<HostIdentity>) -> tempfile::TempDir {
 }
 
 /// The namespace sandbox, or `None` after printing why this host cannot run it.
-pub fn namespace_or_skip(test: &str, make: impl FnOnce() -> hermetic::SandboxConfig) -> Option<NamespaceExecutor> {
+pub fn namespace_or_skip(
+    test: &str,
+    make: impl FnOnce() -> hermetic::SandboxConfig,
+) -> Option<NamespaceExecutor> {
     if let Err(reason) = NamespaceExecutor::probe() {
         eprintln!("SKIP {test}: the namespace sandbox is unavailable here: {reason}");
         return None;
@@ -137,13 +136,16 @@ pub fn live_processes_with(marker: &str) -> Vec<i32> {
         return found;
     };
     for entry in entries.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
             continue;
         };
         let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if cmdline.contains(marker) && !is_zombie_or_gone(pid) && pid != std::process::id() as i32
-        {
+        if cmdline.contains(marker) && !is_zombie_or_gone(pid) && pid != std::process::id() as i32 {
             found.push(pid);
         }
     }
