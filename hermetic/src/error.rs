@@ -3,6 +3,9 @@
 //! A step that ran and failed is not an error: it is a [`StepOutcome`](crate::StepOutcome) with a
 //! non-zero status. These errors mean no step program started (or the executor lost track of it),
 //! and each says which part failed so the engine can tell the user what to fix.
+//!
+//! Must never: describe a step that ran and failed (that is an outcome), or carry output of the
+//! step (which may hold secrets) in a message.
 
 use std::ffi::OsString;
 use std::io;

@@ -47,6 +47,21 @@ pub(crate) struct Started<T> {
     pub ended: oneshot::Receiver<Result<T, ExecError>>,
 }
 
+/// Kills the tree if the supervising future is dropped before the step ended (the engine
+/// abandoned it): no process may outlive the `run` call that started it.
+struct KillOnDrop {
+    control: Arc<dyn TreeControl>,
+    armed: bool,
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if self.armed {
+            self.control.force();
+        }
+    }
+}
+
 /// What supervision saw.
 pub(crate) struct Supervised<T> {
     pub ending: Ending,
@@ -89,6 +104,10 @@ pub(crate) async fn supervise<T>(
         deadline_rx,
     ));
     let control = started.control;
+    let mut guard = KillOnDrop {
+        control: Arc::clone(&control),
+        armed: true,
+    };
     let mut ended = started.ended;
     let timer = async {
         match timeout {
@@ -126,6 +145,7 @@ pub(crate) async fn supervise<T>(
         None => wait_killed(&mut ended, control.as_ref()).await,
     };
 
+    guard.armed = false;
     let _ = deadline_tx.send(Instant::now() + DRAIN_WAIT);
     let output_complete = pump.await.unwrap_or(false);
     Supervised {

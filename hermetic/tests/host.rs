@@ -75,6 +75,12 @@ async fn reports_missing_program_and_directory() {
 }
 
 #[tokio::test]
+async fn dropping_the_run_future_kills_the_tree() {
+    let (ex, ws) = host();
+    checks::dropping_the_run_future_kills_the_tree(&ex, ws.path()).await;
+}
+
+#[tokio::test]
 async fn reports_resource_usage() {
     let (ex, ws) = host();
     checks::reports_resource_usage(&ex, ws.path()).await;

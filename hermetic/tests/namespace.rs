@@ -49,6 +49,7 @@ shared!(cancel_interrupts_then_kills_after_grace);
 shared!(cancel_lets_a_step_handle_sigint);
 shared!(reports_missing_program_and_directory);
 shared!(reports_resource_usage);
+shared!(dropping_the_run_future_kills_the_tree);
 
 #[tokio::test]
 async fn timeout_kills_background_child_and_daemonised_grandchild() {
@@ -329,7 +330,11 @@ async fn step_has_no_capabilities_and_no_new_privileges() {
     let Some((ex, ws)) = sandbox("step_has_no_capabilities_and_no_new_privileges") else {
         return;
     };
-    let r = run(&ex, sh("cat /proc/self/status; cat /proc/self/uid_map", ws.path())).await;
+    let r = run(
+        &ex,
+        sh("cat /proc/self/status; cat /proc/self/uid_map", ws.path()),
+    )
+    .await;
     let out = r.stdout();
     let field = |name: &str| {
         out.lines()
@@ -349,8 +354,16 @@ async fn step_has_no_capabilities_and_no_new_privileges() {
         .split_whitespace()
         .collect();
     let uid = ex.host_identity().uid.to_string();
-    assert_eq!(map, ["0", uid.as_str(), "1"], "only root, mapped to the identity");
+    assert_eq!(
+        map,
+        ["0", uid.as_str(), "1"],
+        "only root, mapped to the identity"
+    );
     if nix::unistd::geteuid().is_root() {
-        assert_eq!(field("Groups:"), "", "root's supplementary groups are dropped");
+        assert_eq!(
+            field("Groups:"),
+            "",
+            "root's supplementary groups are dropped"
+        );
     }
 }

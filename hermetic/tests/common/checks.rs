@@ -178,3 +178,18 @@ pub async fn reports_resource_usage(ex: &dyn Executor, ws: &Path) {
     assert!(u.wall >= u.user_cpu / 2, "{u:?}");
     assert!(u.max_rss_bytes.is_some_and(|b| b > 0), "{u:?}");
 }
+
+/// An engine that abandons the `run` future (drops it) still leaves no process behind.
+pub async fn dropping_the_run_future_kills_the_tree(ex: &dyn Executor, ws: &Path) {
+    let sleeper = marker("abandoned");
+    let step = sh(&format!("sleep {sleeper}"), ws);
+    let abandoned = tokio::time::timeout(Duration::from_millis(300), run(ex, step)).await;
+    assert!(
+        abandoned.is_err(),
+        "the step should still have been running"
+    );
+    assert_eq!(
+        survivors_after(&sleeper, Duration::from_secs(2)),
+        Vec::<i32>::new()
+    );
+}
