@@ -31,6 +31,16 @@
 //! # Ok(()) }
 //! ```
 //!
+//! What the engine must know:
+//! - Read the output channel while `run` is pending: a full channel blocks the step (back-pressure).
+//! - In the namespace sandbox only listed paths are writable: the workspace *and* the directory
+//!   holding step scripts and the `GITHUB_ENV`/`GITHUB_OUTPUT`/… files. They appear at their
+//!   canonical paths. When the runner is root, steps run as
+//!   [`NamespaceExecutor::host_identity`] (default `nobody`), which must be able to write them.
+//! - Unlike GitHub's runner, a process a step leaves in the background ends with the step (every
+//!   executor kills the whole tree when the main process exits), and `/tmp` is fresh per step unless
+//!   [`SandboxConfig::tmp_dir`] names a per-job directory. There is no `/dev/pts` in the sandbox.
+//!
 //! Not here yet: the microVM executor (issue #4), nftables egress allowlists (network is all or
 //! nothing for now) and run-time secret sweeps (issue #6).
 
