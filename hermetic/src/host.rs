@@ -209,7 +209,8 @@ fn run_on_thread(
     let parent = nix::unistd::getpid();
     let join_files = cgroup.join_files().to_vec();
     // SAFETY: the closure runs in the forked child before exec and only makes async-signal-safe
-    // system calls (setsid, prctl, getppid, open, write, close) on data prepared before the fork;
+    // system calls (setsid, prctl, getppid, open, write, close, close_range/fcntl) on data
+    // prepared before the fork;
     // it allocates nothing (io::Error::last_os_error does not allocate).
     unsafe {
         command.pre_exec(move || {
@@ -222,6 +223,7 @@ fn run_on_thread(
             for file in &join_files {
                 join_cgroup(file)?;
             }
+            crate::sys::cloexec_descriptors_from(3);
             Ok(())
         });
     }

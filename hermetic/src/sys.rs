@@ -226,6 +226,34 @@ pub(crate) fn close_descriptors_from(first: RawFd) {
     }
 }
 
+/// Marks every descriptor numbered `first` or above close-on-exec, so a program started next
+/// inherits none of them (descriptors the runner itself inherited without close-on-exec
+/// included). Unlike closing, this keeps the spawner's own exec-error pipe working. Fork-safe.
+pub(crate) fn cloexec_descriptors_from(first: RawFd) {
+    let first = libc::c_uint::try_from(first).unwrap_or(3);
+    // SAFETY: close_range(2) with CLOSE_RANGE_CLOEXEC (Linux 5.11+) only sets a flag on
+    // descriptors of this process; no pointers.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if rc != 0 {
+        let max = nix::unistd::sysconf(nix::unistd::SysconfVar::OPEN_MAX)
+            .ok()
+            .flatten()
+            .unwrap_or(1024);
+        for fd in libc::c_long::from(first)..max.min(1 << 20) {
+            // SAFETY: sets close-on-exec on a descriptor number; EBADF for unused ones is
+            // ignored.
+            unsafe { libc::fcntl(fd as RawFd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -81,6 +81,12 @@ async fn dropping_the_run_future_kills_the_tree() {
 }
 
 #[tokio::test]
+async fn step_sees_only_standard_descriptors_and_empty_stdin() {
+    let (ex, ws) = host();
+    checks::step_sees_only_standard_descriptors_and_empty_stdin(&ex, ws.path()).await;
+}
+
+#[tokio::test]
 async fn reports_resource_usage() {
     let (ex, ws) = host();
     checks::reports_resource_usage(&ex, ws.path()).await;

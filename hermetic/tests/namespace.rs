@@ -49,6 +49,7 @@ shared!(cancel_interrupts_then_kills_after_grace);
 shared!(cancel_lets_a_step_handle_sigint);
 shared!(reports_missing_program_and_directory);
 shared!(reports_resource_usage);
+shared!(step_sees_only_standard_descriptors_and_empty_stdin);
 shared!(dropping_the_run_future_kills_the_tree);
 
 #[tokio::test]

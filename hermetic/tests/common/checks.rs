@@ -193,3 +193,11 @@ pub async fn dropping_the_run_future_kills_the_tree(ex: &dyn Executor, ws: &Path
         Vec::<i32>::new()
     );
 }
+
+/// The step gets only stdin (at end-of-file), stdout and stderr: no descriptor of the runner.
+pub async fn step_sees_only_standard_descriptors_and_empty_stdin(ex: &dyn Executor, ws: &Path) {
+    // `ls` lists the shell's descriptors (the shell has no directory open while it runs).
+    let script = "ls /proc/$$/fd; cat; echo stdin-eof";
+    let r = run(ex, sh(script, ws)).await;
+    assert_eq!(r.stdout(), "0\n1\n2\nstdin-eof\n", "{}", r.stderr());
+}
