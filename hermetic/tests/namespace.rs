@@ -368,3 +368,26 @@ async fn step_has_no_capabilities_and_no_new_privileges() {
         );
     }
 }
+
+#[tokio::test]
+async fn auto_and_namespace_choices_select_the_sandbox_and_never_the_host() {
+    use hermetic::{select_executor, SandboxChoice};
+    let config = || SandboxConfig::new(Vec::<String>::new());
+    match NamespaceExecutor::probe() {
+        Ok(()) => {
+            let auto = select_executor(SandboxChoice::Auto, config()).expect("auto");
+            assert_eq!(auto.executor.name(), "namespace");
+            assert!(auto.fallbacks.iter().any(|f| f.starts_with("microvm:")));
+            let ns = select_executor(SandboxChoice::Namespace, config()).expect("namespace");
+            assert_eq!(ns.executor.name(), "namespace");
+        }
+        Err(reason) => {
+            // Without a sandbox, auto refuses rather than running on the host.
+            let auto = select_executor(SandboxChoice::Auto, config());
+            assert!(auto.is_err());
+            eprintln!(
+                "SKIP auto_and_namespace_choices_select_the_sandbox (positive part): {reason}"
+            );
+        }
+    }
+}
