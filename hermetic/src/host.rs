@@ -161,9 +161,12 @@ impl HostTree {
 
 impl TreeControl for HostTree {
     fn interrupt(&self) {
-        self.signal_group(Signal::SIGINT);
-        // Daemonised processes left the group but not the cgroup.
-        self.cgroup.signal_all(Signal::SIGINT);
+        if self.cgroup.tracks() {
+            // Every process once, daemonised ones (which left the group) included.
+            self.cgroup.signal_all(Signal::SIGINT);
+        } else {
+            self.signal_group(Signal::SIGINT);
+        }
     }
 
     fn terminate(&self) {
