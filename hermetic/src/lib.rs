@@ -1,15 +1,69 @@
 //! Where a job's steps run, and the walls around them.
 //!
-//! This crate will hold the executors behind which every step of an untrusted job runs: the microVM
-//! backend (QEMU `microvm` today, Firecracker where it is installed) with its guest agent and the
-//! host-side channel to it, egress enforcement with nftables outside the guest, run-time secret
-//! sweeps, resource limits, and a rootless namespace sandbox as the fallback where no VMM or guest
-//! image is available.
+//! The engine starts every process of a job through one trait, [`Executor`]: it hands over a
+//! [`StepSpec`] (program, arguments, the exact environment, working directory, timeout, cancel
+//! grace, resource limits), receives the output as [`OutputChunk`]s while the step runs, and gets a
+//! [`StepOutcome`] (exit status, timed out or cancelled, resource usage, which limits held). The
+//! backend is picked at run time ([`select_executor`] for `--sandbox none|namespace|microvm|auto`):
 //!
-//! - [`mask`]: the secret masker that turns every secret, and every encoding of it, into `***` in
-//!   logs, outputs, summaries and annotations, including secrets split across writes.
+//! - [`NamespaceExecutor`] (`namespace`): a rootless sandbox per step. User, mount, PID, network,
+//!   UTS, IPC and cgroup namespaces; the host's system directories read-only; the workspace and a
+//!   private `/tmp` writable; a fresh `/proc` and a minimal `/dev`; a fixed hostname; only loopback
+//!   unless the network is allowed; every capability dropped; memory and process-count limits in a
+//!   cgroup (v1 or v2) where the host allows.
+//! - [`HostExecutor`] (`none`): plain host processes in a session and process group of their own,
+//!   tracked by a cgroup where possible. Only when the user asks for it.
+//! - The microVM executor (issue #4) will implement the same trait with a guest agent.
 //!
-//! The executors are not implemented yet: the microVM executor is issue #4 and the secret sweeps
-//! issue #6.
+//! ```no_run
+//! use hermetic::{Executor, NamespaceExecutor, SandboxConfig, StepSpec};
+//! # async fn demo() -> Result<(), hermetic::ExecError> {
+//! let executor = NamespaceExecutor::new(SandboxConfig::new(["/work/repo"]))?;
+//! let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+//! let step = StepSpec::new("bash", "/work/repo")
+//!     .arg("-c")
+//!     .arg("echo hello")
+//!     .env("PATH", "/usr/bin:/bin");
+//! let run = executor.run(step, tx, tokio_util::sync::CancellationToken::new());
+//! let printer = async { while let Some(chunk) = rx.recv().await { print!("{}", String::from_utf8_lossy(&chunk.bytes)) } };
+//! let (outcome, ()) = tokio::join!(run, printer);
+//! assert!(outcome?.status.success());
+//! # Ok(()) }
+//! ```
+//!
+//! [`mask`] is the secret masker: it turns every secret, and every encoding of it, into `***` in
+//! logs, outputs, summaries and annotations, including secrets split across writes.
+//!
+//! What the engine must know:
+//! - Read the output channel while `run` is pending: a full channel blocks the step (back-pressure).
+//! - In the namespace sandbox only listed paths are writable: the workspace *and* the directory
+//!   holding step scripts and the `GITHUB_ENV`/`GITHUB_OUTPUT`/… files. They appear at their
+//!   canonical paths. When the runner is root, steps run as
+//!   [`NamespaceExecutor::host_identity`] (default `nobody`), which must be able to write them.
+//! - Unlike GitHub's runner, a process a step leaves in the background ends with the step (every
+//!   executor kills the whole tree when the main process exits), and `/tmp` is fresh per step unless
+//!   [`SandboxConfig::tmp_dir`] names a per-job directory. There is no `/dev/pts` in the sandbox.
+//!
+//! Not here yet: the microVM executor (issue #4), nftables egress allowlists (network is all or
+//! nothing for now) and run-time secret sweeps (issue #6).
 
+mod cgroup;
+mod error;
+mod executor;
+mod host;
 pub mod mask;
+mod namespace;
+mod select;
+mod step;
+mod supervise;
+mod sys;
+
+pub use error::ExecError;
+pub use executor::{Executor, StepFuture};
+pub use host::HostExecutor;
+pub use namespace::{HostIdentity, NamespaceExecutor, Network, SandboxConfig};
+pub use select::{select_executor, SandboxChoice, Selected};
+pub use step::{
+    Containment, Ending, ExitStatus, LimitKind, LimitReport, LimitStatus, OutputChunk,
+    OutputStream, ResourceLimits, ResourceUsage, StepOutcome, StepSpec, DEFAULT_CANCEL_GRACE,
+};

@@ -1,0 +1,624 @@
+//! The sandbox's helper processes, between `fork` and `exec`.
+//!
+//! Three processes per step:
+//! 1. the **monitor**, forked by the runner's step thread: joins the step's cgroups, creates the
+//!    namespaces (user, mount, PID, UTS, IPC, cgroup, and network unless allowed), waits for the
+//!    runner to write its uid/gid maps, opens the host paths to bind while it still has the
+//!    runner's file access, takes the sandbox identity, then forks the init and relays the
+//!    runner's signals to it (SIGINT → SIGINT, SIGTERM → SIGKILL) until it ends;
+//! 2. the **init**, PID 1 of the new PID namespace: builds the file system from the
+//!    [`MountPlan`](super::plan::MountPlan), sets the hostname, brings up loopback, pivots into the
+//!    new root, drops every capability, forks the step, relays SIGINT to every process of the
+//!    namespace and reaps orphans; when the step's main process ends it reports the status and
+//!    exits, and the kernel kills whatever is left in the namespace;
+//! 3. the **step**: resets signals, enters the working directory and `exec`s the program.
+//!
+//! Everything here runs in a forked child of a multi-threaded program: only system calls on data
+//! prepared before the fork, no allocation, no locks, no panics. Errors go to the runner as
+//! fixed-size [`Record`]s.
+//!
+//! Must never: return into the runner's code (every path ends in `_exit` or `exec`), run the step
+//! with a capability, or keep running once the runner's step thread is gone.
+
+use std::ffi::{CStr, CString, OsStr};
+use std::os::fd::RawFd;
+
+use nix::errno::Errno;
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sched::CloneFlags;
+use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
+use nix::sys::stat::{umask, Mode};
+use nix::sys::statvfs::{statvfs, FsFlags};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{ForkResult, Gid, Pid, Uid};
+
+use super::protocol::{Record, Stage};
+use crate::sys;
+
+/// The directory the new root is assembled on (inside the sandbox's private mount namespace, so
+/// the host never sees the mount). Every source is opened before, so nothing below it is needed.
+pub(crate) const NEW_ROOT: &str = "/tmp";
+
+/// Descriptor numbers in the helpers after [`arrange_descriptors`].
+const REPORT_FD: RawFd = 3;
+const GO_FD: RawFd = 4;
+const FIRST_FREE_FD: RawFd = 5;
+
+/// A mount operation with every path ready for the system call.
+#[derive(Debug)]
+pub(crate) enum ChildOp {
+    Tmpfs {
+        target: CString,
+        options: CString,
+    },
+    Mkdir {
+        path: CString,
+        mode: u32,
+    },
+    Touch {
+        path: CString,
+    },
+    Symlink {
+        target: CString,
+        link: CString,
+    },
+    Bind {
+        source: usize,
+        target: CString,
+        recursive: bool,
+        read_only: bool,
+    },
+    Proc {
+        target: CString,
+    },
+    Sysfs {
+        target: CString,
+    },
+    RemountReadOnly {
+        target: CString,
+    },
+}
+
+/// The part of the sandbox that is the same for every step.
+#[derive(Debug)]
+pub(crate) struct SandboxImage {
+    pub sources: Vec<CString>,
+    pub ops: Vec<ChildOp>,
+    pub hostname: std::ffi::OsString,
+    pub own_network: bool,
+    /// Drop supplementary groups (possible only when the runner is root).
+    pub clear_groups: bool,
+}
+
+/// The program of one step, with the pointer arrays `execve` needs.
+pub(crate) struct ExecPointers<'a> {
+    pub candidates: &'a [CString],
+    pub argv: Vec<*const libc::c_char>,
+    pub envp: Vec<*const libc::c_char>,
+    pub working_dir: &'a CStr,
+}
+
+/// The runner-side descriptors the monitor starts from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HelperFds {
+    pub devnull: RawFd,
+    pub stdout: RawFd,
+    pub stderr: RawFd,
+    pub report: RawFd,
+    pub go: RawFd,
+}
+
+/// Everything the helpers use, prepared before `fork`.
+pub(crate) struct ForkInput<'a> {
+    pub image: &'a SandboxImage,
+    pub join_files: &'a [CString],
+    /// One slot per source, filled by the monitor after it opens them.
+    pub source_fds: &'a mut [RawFd],
+    pub exec: Option<ExecPointers<'a>>,
+    pub runner: Pid,
+    pub fds: HelperFds,
+}
+
+fn exit(code: i32) -> ! {
+    // SAFETY: _exit ends this forked process at once without running the runner's atexit
+    // handlers or destructors, which belong to the parent.
+    unsafe { libc::_exit(code) }
+}
+
+fn write_raw(fd: RawFd, bytes: &[u8]) {
+    // SAFETY: `bytes` is valid for `bytes.len()` bytes; a failed write only loses a report.
+    let _ = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+}
+
+fn report(fd: RawFd, record: Record) {
+    write_raw(fd, &record.encode());
+}
+
+fn fail_at(fd: RawFd, stage: Stage, errno: Errno) -> ! {
+    report(
+        fd,
+        Record::SetupFailed {
+            stage: stage as i32,
+            errno: errno as i32,
+        },
+    );
+    exit(126)
+}
+
+fn fail(stage: Stage, errno: Errno) -> ! {
+    fail_at(REPORT_FD, stage, errno)
+}
+
+fn relayed_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGINT);
+    set.add(Signal::SIGTERM);
+    set.add(Signal::SIGCHLD);
+    set
+}
+
+/// Moves the descriptors the helpers need to 0–4 and closes every other one, so no descriptor of
+/// the runner (another step's pipe, a socket) stays open in the sandbox.
+fn arrange_descriptors(fds: HelperFds) -> Result<(), Errno> {
+    let wanted = [fds.devnull, fds.stdout, fds.stderr, fds.report, fds.go];
+    let mut high = [0 as RawFd; 5];
+    for (slot, fd) in high.iter_mut().zip(wanted) {
+        // SAFETY: F_DUPFD_CLOEXEC duplicates a descriptor we own onto the lowest free number at
+        // or above 64; it takes no pointers. This step avoids clobbering one wanted descriptor
+        // with another in the dup2 loop below.
+        let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 64) };
+        *slot = Errno::result(dup)?;
+    }
+    for (target, fd) in (0..).zip(high) {
+        // SAFETY: dup2 onto a small number we are arranging; no pointers.
+        Errno::result(unsafe { libc::dup2(fd, target) })?;
+    }
+    for fd in [REPORT_FD, GO_FD] {
+        // SAFETY: sets close-on-exec on our own descriptor, so the step never inherits it.
+        Errno::result(unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) })?;
+    }
+    sys::close_descriptors_from(FIRST_FREE_FD);
+    Ok(())
+}
+
+fn set_parent_death_signal(expected_parent: Option<Pid>) -> Result<(), Errno> {
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
+    match expected_parent {
+        // The parent ended between fork and prctl: the signal will never come, so go now.
+        Some(parent) if nix::unistd::getppid() != parent => exit(1),
+        _ => Ok(()),
+    }
+}
+
+/// The monitor: runs in the child of the runner's step thread. Never returns.
+pub(crate) fn monitor(input: &mut ForkInput<'_>) -> ! {
+    // Signals from the runner wait until the relay loop below takes them.
+    let relayed = relayed_signals();
+    if let Err(e) = sigprocmask(SigmaskHow::SIG_BLOCK, Some(&relayed), None) {
+        fail_at(input.fds.report, Stage::Descriptors, e);
+    }
+    if let Err(e) = arrange_descriptors(input.fds) {
+        fail_at(input.fds.report, Stage::Descriptors, e);
+    }
+    // A session of its own: no terminal, and Ctrl-C at the runner's terminal does not reach it.
+    let _ = nix::unistd::setsid();
+    if let Err(e) = set_parent_death_signal(Some(input.runner)) {
+        fail(Stage::ParentDeathSignal, e);
+    }
+    for file in input.join_files {
+        if let Err(e) = crate::host::join_cgroup(file) {
+            fail(
+                Stage::JoinCgroup,
+                Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+            );
+        }
+    }
+    let mut flags = CloneFlags::CLONE_NEWUSER
+        | CloneFlags::CLONE_NEWNS
+        | CloneFlags::CLONE_NEWPID
+        | CloneFlags::CLONE_NEWUTS
+        | CloneFlags::CLONE_NEWIPC
+        | CloneFlags::CLONE_NEWCGROUP;
+    if input.image.own_network {
+        flags |= CloneFlags::CLONE_NEWNET;
+    }
+    if let Err(e) = nix::sched::unshare(flags) {
+        fail(Stage::Unshare, e);
+    }
+    report(REPORT_FD, Record::Unshared);
+    let mut go = [0u8; 1];
+    // SAFETY: reads one byte into a local buffer.
+    let got = unsafe { libc::read(GO_FD, go.as_mut_ptr().cast(), 1) };
+    if got != 1 {
+        // The runner could not write the maps, or is gone.
+        exit(1);
+    }
+
+    // Open every bind source now: we are in the new mount namespace (a bind source must be in
+    // the caller's namespace) and still have the runner's file access (before the identity
+    // switch below, the runner's uid may traverse directories the sandbox uid may not).
+    for (slot, path) in input.source_fds.iter_mut().zip(&input.image.sources) {
+        match nix::fcntl::open(
+            path.as_c_str(),
+            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => *slot = std::os::fd::IntoRawFd::into_raw_fd(fd),
+            Err(e) => fail(Stage::OpenSource, e),
+        }
+    }
+
+    // Become root of the new user namespace, which the runner mapped to the sandbox identity.
+    let root_gid = Gid::from_raw(0);
+    let root_uid = Uid::from_raw(0);
+    if let Err(e) = nix::unistd::setresgid(root_gid, root_gid, root_gid) {
+        fail(Stage::Identity, e);
+    }
+    if input.image.clear_groups {
+        // The runner's supplementary groups (root's) must not follow the step.
+        if let Err(e) = nix::unistd::setgroups(&[]) {
+            fail(Stage::Identity, e);
+        }
+    }
+    if let Err(e) = nix::unistd::setresuid(root_uid, root_uid, root_uid) {
+        fail(Stage::Identity, e);
+    }
+    // Changing credentials clears the parent-death signal: set it again.
+    if let Err(e) = set_parent_death_signal(Some(input.runner)) {
+        fail(Stage::ParentDeathSignal, e);
+    }
+
+    // SAFETY: this process is single-threaded (it is itself a fresh fork), so forking again is
+    // sound; the child only runs `init`, which never returns.
+    let init = match unsafe { nix::unistd::fork() } {
+        Ok(ForkResult::Child) => init(input),
+        Ok(ForkResult::Parent { child }) => child,
+        Err(e) => fail(Stage::Fork, e),
+    };
+
+    loop {
+        match relayed.wait() {
+            Ok(Signal::SIGINT) => {
+                let _ = kill(init, Signal::SIGINT);
+            }
+            Ok(Signal::SIGTERM) => {
+                // Killing the init of a PID namespace kills every process in it.
+                let _ = kill(init, Signal::SIGKILL);
+            }
+            Ok(_) => match waitpid(init, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) => {}
+                _ => exit(0),
+            },
+            Err(_) => {}
+        }
+    }
+}
+
+/// Formats `/proc/self/fd/<fd>` into `buf` without allocating.
+fn fd_path(fd: RawFd, buf: &mut [u8; 32]) -> &CStr {
+    const PREFIX: &[u8] = b"/proc/self/fd/";
+    let mut digits = [0u8; 12];
+    let mut n = u32::try_from(fd).unwrap_or(0);
+    let mut len = 0;
+    loop {
+        if let Some(d) = digits.get_mut(len) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        len += 1;
+        n /= 10;
+        if n == 0 || len >= digits.len() {
+            break;
+        }
+    }
+    *buf = [0u8; 32];
+    for (dst, src) in buf.iter_mut().zip(PREFIX) {
+        *dst = *src;
+    }
+    for i in 0..len {
+        if let (Some(dst), Some(src)) = (buf.get_mut(PREFIX.len() + i), digits.get(len - 1 - i)) {
+            *dst = *src;
+        }
+    }
+    CStr::from_bytes_until_nul(buf).unwrap_or(c"/dev/null")
+}
+
+/// Re-applies a mount's flags with `MS_RDONLY` added. A user namespace may not clear flags it
+/// inherited locked (nosuid, nodev, noexec, atime), so they are read back and kept.
+fn remount_read_only(target: &CStr) -> Result<(), Errno> {
+    let current = statvfs(target)?.flags();
+    let mut flags = MsFlags::MS_REMOUNT
+        | MsFlags::MS_BIND
+        | MsFlags::MS_RDONLY
+        | MsFlags::MS_NOSUID
+        | MsFlags::MS_NODEV;
+    for (st, ms) in [
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ] {
+        if current.contains(st) {
+            flags |= ms;
+        }
+    }
+    mount(None::<&CStr>, target, None::<&CStr>, flags, None::<&CStr>)
+}
+
+fn ignore_exists(result: Result<(), Errno>) -> Result<(), Errno> {
+    match result {
+        Err(Errno::EEXIST) => Ok(()),
+        other => other,
+    }
+}
+
+fn run_op(op: &ChildOp, source_fds: &[RawFd]) {
+    let fs_flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+    match op {
+        ChildOp::Tmpfs { target, options } => {
+            if let Err(e) = mount(
+                Some(c"tmpfs"),
+                target.as_c_str(),
+                Some(c"tmpfs"),
+                fs_flags,
+                Some(options.as_c_str()),
+            ) {
+                fail(Stage::Tmpfs, e);
+            }
+        }
+        ChildOp::Mkdir { path, mode } => {
+            let made = nix::unistd::mkdir(path.as_c_str(), Mode::from_bits_truncate(*mode));
+            if let Err(e) = ignore_exists(made) {
+                fail(Stage::Mkdir, e);
+            }
+        }
+        ChildOp::Touch { path } => {
+            let flags = nix::fcntl::OFlag::O_CREAT
+                | nix::fcntl::OFlag::O_WRONLY
+                | nix::fcntl::OFlag::O_CLOEXEC;
+            let made = nix::fcntl::open(path.as_c_str(), flags, Mode::from_bits_truncate(0o644));
+            match made {
+                Ok(fd) => drop(fd),
+                // An existing mount point (a file in a read-only bind) is fine.
+                Err(Errno::EEXIST) | Err(Errno::EROFS) => {}
+                Err(e) => fail(Stage::Touch, e),
+            }
+        }
+        ChildOp::Symlink { target, link } => {
+            // SAFETY: both are NUL-terminated paths prepared before fork. `link` is on the new
+            // root's tmpfs, which nothing else can see.
+            let rc = unsafe { libc::symlink(target.as_ptr(), link.as_ptr()) };
+            if let Err(e) = ignore_exists(Errno::result(rc).map(drop)) {
+                fail(Stage::Symlink, e);
+            }
+        }
+        ChildOp::Bind {
+            source,
+            target,
+            recursive,
+            read_only,
+        } => {
+            let mut buf = [0u8; 32];
+            let fd = source_fds.get(*source).copied().unwrap_or(-1);
+            let from = fd_path(fd, &mut buf);
+            let mut flags = MsFlags::MS_BIND;
+            if *recursive {
+                flags |= MsFlags::MS_REC;
+            }
+            if let Err(e) = mount(
+                Some(from),
+                target.as_c_str(),
+                None::<&CStr>,
+                flags,
+                None::<&CStr>,
+            ) {
+                fail(Stage::Bind, e);
+            }
+            if *read_only {
+                match sys::mount_setattr_read_only_recursive(target) {
+                    Ok(()) => {}
+                    // Before Linux 5.12: the top mount only (submounts keep their flags).
+                    Err(Errno::ENOSYS) => {
+                        if let Err(e) = remount_read_only(target) {
+                            fail(Stage::ReadOnly, e);
+                        }
+                    }
+                    Err(e) => fail(Stage::ReadOnly, e),
+                }
+            }
+        }
+        ChildOp::Proc { target } => {
+            if let Err(e) = mount(
+                Some(c"proc"),
+                target.as_c_str(),
+                Some(c"proc"),
+                fs_flags | MsFlags::MS_NOEXEC,
+                None::<&CStr>,
+            ) {
+                fail(Stage::Proc, e);
+            }
+        }
+        ChildOp::Sysfs { target } => {
+            // Optional: some hosts refuse sysfs in a user namespace; /sys then stays empty.
+            let _ = mount(
+                Some(c"sysfs"),
+                target.as_c_str(),
+                Some(c"sysfs"),
+                fs_flags | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY,
+                None::<&CStr>,
+            );
+        }
+        ChildOp::RemountReadOnly { target } => {
+            if let Err(e) = remount_read_only(target) {
+                fail(Stage::ReadOnly, e);
+            }
+        }
+    }
+}
+
+/// The init: PID 1 of the step's PID namespace. Never returns.
+fn init(input: &mut ForkInput<'_>) -> ! {
+    // Our parent is the monitor; if it dies, so must we (and with us the namespace).
+    if let Err(e) = set_parent_death_signal(None) {
+        fail(Stage::ParentDeathSignal, e);
+    }
+    umask(Mode::empty());
+    if let Err(e) = mount(
+        None::<&CStr>,
+        c"/",
+        None::<&CStr>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&CStr>,
+    ) {
+        fail(Stage::MakePrivate, e);
+    }
+    for op in &input.image.ops {
+        run_op(op, input.source_fds);
+    }
+    if let Err(e) = nix::unistd::sethostname(OsStr::new(&input.image.hostname)) {
+        fail(Stage::Hostname, e);
+    }
+    if input.image.own_network {
+        if let Err(e) = sys::bring_loopback_up() {
+            fail(Stage::Loopback, e);
+        }
+    }
+    // Stack the new root over the old one and detach the old: the host file system is then
+    // unreachable from the sandbox.
+    let pivot = nix::unistd::chdir(NEW_ROOT).and_then(|()| nix::unistd::pivot_root(c".", c"."));
+    if let Err(e) = pivot {
+        fail(Stage::PivotRoot, e);
+    }
+    if let Err(e) = umount2(c".", MntFlags::MNT_DETACH).and_then(|()| nix::unistd::chdir(c"/")) {
+        fail(Stage::DetachHost, e);
+    }
+    if let Err(e) = sys::drop_all_capabilities() {
+        fail(Stage::Capabilities, e);
+    }
+    let Some(exec) = input.exec.as_ref() else {
+        report(REPORT_FD, Record::SetupDone);
+        exit(0);
+    };
+
+    let (exec_read, exec_write) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
+        Ok(p) => p,
+        Err(e) => fail(Stage::ExecPipe, e),
+    };
+    // SAFETY: this process is single-threaded; the child only runs `step`, which never returns.
+    let step_pid = match unsafe { nix::unistd::fork() } {
+        Ok(ForkResult::Child) => {
+            drop(exec_read);
+            step(exec, std::os::fd::AsRawFd::as_raw_fd(&exec_write))
+        }
+        Ok(ForkResult::Parent { child }) => child,
+        Err(e) => fail(Stage::Fork, e),
+    };
+    drop(exec_write);
+    let mut failure = [0u8; 8];
+    let raw_read = std::os::fd::AsRawFd::as_raw_fd(&exec_read);
+    // SAFETY: reads at most 8 bytes into a local buffer. End-of-file means the exec succeeded
+    // (the pipe's write end was close-on-exec).
+    let got = unsafe { libc::read(raw_read, failure.as_mut_ptr().cast(), failure.len()) };
+    drop(exec_read);
+    if got == 8 {
+        let (a, b) = failure.split_at(4);
+        report(
+            REPORT_FD,
+            Record::ExecFailed {
+                in_chdir: super::protocol::word(a) != 0,
+                errno: super::protocol::word(b),
+            },
+        );
+    } else {
+        report(REPORT_FD, Record::Started);
+    }
+
+    let relayed = relayed_signals();
+    loop {
+        match relayed.wait() {
+            Ok(Signal::SIGINT) => {
+                // From PID 1, pid -1 means every other process of the namespace.
+                let _ = kill(Pid::from_raw(-1), Signal::SIGINT);
+            }
+            Ok(Signal::SIGTERM) => {
+                let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
+            }
+            Ok(_) => loop {
+                match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
+                    Ok(WaitStatus::Exited(pid, code)) if pid == step_pid => {
+                        finish(Record::Status {
+                            signaled: false,
+                            value: code,
+                        })
+                    }
+                    Ok(WaitStatus::Signaled(pid, signal, _)) if pid == step_pid => {
+                        finish(Record::Status {
+                            signaled: true,
+                            value: signal as i32,
+                        })
+                    }
+                    Ok(WaitStatus::StillAlive) | Err(_) => break,
+                    Ok(_) => {} // an orphan adopted by init: reaped, keep going
+                }
+            },
+            Err(_) => {}
+        }
+    }
+}
+
+/// Reports the step's status and ends the init, which ends every process left in the namespace.
+fn finish(record: Record) -> ! {
+    report(REPORT_FD, record);
+    exit(0)
+}
+
+/// The step: resets what the helpers changed and becomes the program. Never returns.
+fn step(exec: &ExecPointers<'_>, failure_fd: RawFd) -> ! {
+    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+    for signal in 1..=64 {
+        if signal != libc::SIGKILL && signal != libc::SIGSTOP {
+            // SAFETY: restores default dispositions (the runner ignores SIGPIPE, and ignored
+            // signals survive exec). Numbers the kernel rejects return an error, ignored here.
+            unsafe { libc::signal(signal, libc::SIG_DFL) };
+        }
+    }
+    umask(Mode::from_bits_truncate(0o022));
+    let _ = nix::unistd::setsid();
+    let report_failure = |in_chdir: bool, errno: i32| -> ! {
+        let mut buf = [0u8; 8];
+        let (a, b) = buf.split_at_mut(4);
+        a.copy_from_slice(&i32::from(in_chdir).to_ne_bytes());
+        b.copy_from_slice(&errno.to_ne_bytes());
+        write_raw(failure_fd, &buf);
+        exit(127)
+    };
+    if let Err(e) = nix::unistd::chdir(exec.working_dir) {
+        report_failure(true, e as i32);
+    }
+    let mut errno = libc::ENOENT;
+    for candidate in exec.candidates {
+        // SAFETY: `candidate` is NUL-terminated; `argv` and `envp` are NULL-terminated arrays of
+        // pointers into CStrings that live in the runner's step thread and so, after fork, in
+        // this process's copy of its memory, unchanged.
+        unsafe { libc::execve(candidate.as_ptr(), exec.argv.as_ptr(), exec.envp.as_ptr()) };
+        match Errno::last() {
+            // Not in this PATH entry: try the next, as execvp does.
+            Errno::ENOENT | Errno::ENOTDIR => {}
+            e if errno == libc::ENOENT => errno = e as i32,
+            _ => {}
+        }
+    }
+    report_failure(false, errno)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_descriptor_paths_without_allocating() {
+        let mut buf = [0u8; 32];
+        assert_eq!(fd_path(7, &mut buf).to_bytes(), b"/proc/self/fd/7");
+        assert_eq!(fd_path(1234, &mut buf).to_bytes(), b"/proc/self/fd/1234");
+        assert_eq!(fd_path(0, &mut buf).to_bytes(), b"/proc/self/fd/0");
+    }
+}

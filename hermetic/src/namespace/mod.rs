@@ -1,0 +1,519 @@
+//! `--sandbox namespace`: a rootless sandbox per step, built from Linux namespaces.
+//!
+//! Each step gets new user, mount, PID, UTS, IPC and cgroup namespaces, and a network namespace
+//! with only loopback unless [`Network::Allow`] (then it shares the host's; egress filtering comes
+//! with the microVM issue). Its file system is a new root holding the host's system directories
+//! read-only, a fresh `/proc`, a minimal `/dev`, a private `/tmp`, and the configured paths (the
+//! workspace, the runner's temp directory) read-write at their own paths. The hostname is fixed.
+//! The step runs as root *of its user namespace* with every capability dropped and
+//! `no_new_privs`; on the host it is an unprivileged uid (see [`HostIdentity`]). Memory and
+//! process-count limits go into a cgroup where the host lets the runner create one.
+//!
+//! How the processes are arranged and set up is in [`child`]; the file system in [`plan`].
+//!
+//! Must never: run a step with the runner's host identity when the runner is root, give a step a
+//! capability, expose a host path that was not listed (beyond the read-only system directories),
+//! or leave a process behind (the step's PID namespace dies with its init, and the init dies with
+//! the runner's step thread).
+
+mod child;
+mod launch;
+mod plan;
+mod protocol;
+
+use std::ffi::{CString, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::cgroup::{CgroupLayout, StepCgroup};
+use crate::host::unique_cgroup_name;
+use crate::supervise::{supervise, Started};
+use crate::{
+    Containment, ExecError, Executor, ExitStatus, OutputChunk, ResourceUsage, StepFuture,
+    StepOutcome, StepSpec,
+};
+use child::{ChildOp, SandboxImage, NEW_ROOT};
+use launch::{run_on_thread, ExecImage, SandboxJob};
+use plan::{host_entry, MountOp, MountPlan, PlanInput};
+use protocol::{Record, Stage};
+
+/// The hostname every sandbox has unless configured otherwise.
+pub const DEFAULT_HOSTNAME: &str = "hrun-sandbox";
+
+/// Whether a sandboxed step reaches the network.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Network {
+    /// Its own network namespace with only loopback up.
+    #[default]
+    Deny,
+    /// The host's network namespace (no filtering yet).
+    Allow,
+}
+
+/// The host user and group a sandboxed step's processes (and the files they create) have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostIdentity {
+    /// Host uid.
+    pub uid: u32,
+    /// Host gid.
+    pub gid: u32,
+}
+
+impl HostIdentity {
+    /// `nobody:nogroup` (65534:65534), the default when the runner runs as root.
+    pub const NOBODY: HostIdentity = HostIdentity {
+        uid: 65534,
+        gid: 65534,
+    };
+}
+
+/// What a namespace sandbox exposes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxConfig {
+    /// Host directories (or files) the step may write, bound at their own canonical paths: the
+    /// workspace, the runner's temp directory. When the runner is root they must be writable by
+    /// [`NamespaceExecutor::host_identity`].
+    pub writable: Vec<PathBuf>,
+    /// Further host paths the step may read (tool caches, an action store, a toolchain in a home
+    /// directory), bound read-only at their own canonical paths.
+    pub read_only: Vec<PathBuf>,
+    /// A host directory to use as `/tmp` (for example one per job, so `/tmp` lasts across
+    /// steps). `None`: a fresh, empty tmpfs per step.
+    pub tmp_dir: Option<PathBuf>,
+    /// Network access.
+    pub network: Network,
+    /// The hostname inside.
+    pub hostname: String,
+    /// The host identity steps run as when the runner is root (default [`HostIdentity::NOBODY`]).
+    /// An unprivileged runner can only map its own uid and gid, and must leave this `None`.
+    pub identity: Option<HostIdentity>,
+}
+
+impl SandboxConfig {
+    /// A sandbox in which `writable` paths are writable, with no network, the default hostname,
+    /// a private tmpfs `/tmp` and the default identity.
+    pub fn new<P: Into<PathBuf>>(writable: impl IntoIterator<Item = P>) -> Self {
+        SandboxConfig {
+            writable: writable.into_iter().map(Into::into).collect(),
+            read_only: Vec::new(),
+            tmp_dir: None,
+            network: Network::Deny,
+            hostname: DEFAULT_HOSTNAME.to_owned(),
+            identity: None,
+        }
+    }
+}
+
+/// Runs each step in a fresh namespace sandbox (`--sandbox namespace`).
+#[derive(Debug)]
+pub struct NamespaceExecutor {
+    image: Arc<SandboxImage>,
+    maps: IdMaps,
+    cgroups: CgroupLayout,
+    started: AtomicU64,
+}
+
+/// What the runner writes to the monitor's `/proc/<pid>/{setgroups,uid_map,gid_map}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct IdMaps {
+    identity: HostIdentity,
+    deny_setgroups: bool,
+}
+
+fn c_path(path: &Path) -> Result<CString, ExecError> {
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| ExecError::SandboxPath {
+        path: path.to_path_buf(),
+        reason: "contains a NUL byte".to_owned(),
+    })
+}
+
+/// `path` as seen while the new root is assembled on [`NEW_ROOT`].
+fn staged(path: &Path) -> Result<CString, ExecError> {
+    let relative = path.strip_prefix("/").unwrap_or(path);
+    let full = Path::new(NEW_ROOT).join(relative);
+    c_path(full.as_path().components().as_path())
+}
+
+fn canonical(path: &Path) -> Result<PathBuf, ExecError> {
+    let bad = |reason: String| ExecError::SandboxPath {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if !path.is_absolute() {
+        return Err(bad("must be absolute".to_owned()));
+    }
+    let canon = path
+        .canonicalize()
+        .map_err(|e| bad(format!("cannot be resolved: {e}")))?;
+    if canon == Path::new("/") {
+        return Err(bad("the whole root cannot be bound".to_owned()));
+    }
+    if let Some(r) = plan::RESERVED
+        .iter()
+        .filter(|r| **r != "/tmp")
+        .find(|r| canon.starts_with(r))
+    {
+        return Err(bad(format!("{r} is built by the sandbox itself")));
+    }
+    Ok(canon)
+}
+
+fn to_child_op(op: &MountOp) -> Result<ChildOp, ExecError> {
+    Ok(match op {
+        MountOp::Tmpfs { target, options } => ChildOp::Tmpfs {
+            target: staged(target)?,
+            options: CString::new(options.as_str())
+                .map_err(|_| ExecError::InvalidConfig("tmpfs options".to_owned()))?,
+        },
+        MountOp::Mkdir { path, mode } => ChildOp::Mkdir {
+            path: staged(path)?,
+            mode: *mode,
+        },
+        MountOp::Touch { path } => ChildOp::Touch {
+            path: staged(path)?,
+        },
+        MountOp::Symlink { target, link } => ChildOp::Symlink {
+            target: c_path(target)?,
+            link: staged(link)?,
+        },
+        MountOp::Bind {
+            source,
+            target,
+            read_only,
+        } => ChildOp::Bind {
+            source: *source,
+            target: staged(target)?,
+            recursive: true,
+            read_only: *read_only,
+        },
+        MountOp::BindDevice { source, target } => ChildOp::Bind {
+            source: *source,
+            target: staged(target)?,
+            recursive: false,
+            read_only: false,
+        },
+        MountOp::Proc { target } => ChildOp::Proc {
+            target: staged(target)?,
+        },
+        MountOp::Sysfs { target } => ChildOp::Sysfs {
+            target: staged(target)?,
+        },
+        MountOp::RemountRootReadOnly => ChildOp::RemountReadOnly {
+            target: staged(Path::new("/"))?,
+        },
+    })
+}
+
+impl NamespaceExecutor {
+    /// Prepares a sandbox from `config`: resolves and checks every path and plans the mounts.
+    /// Does not try the sandbox; see [`NamespaceExecutor::probe`].
+    pub fn new(config: SandboxConfig) -> Result<Self, ExecError> {
+        let runner_is_root = nix::unistd::geteuid().is_root();
+        let identity = match (runner_is_root, config.identity) {
+            (true, Some(id)) if id.uid == 0 || id.gid == 0 => {
+                return Err(ExecError::InvalidConfig(
+                    "the sandbox identity must not be host root (uid or gid 0)".to_owned(),
+                ))
+            }
+            (true, id) => id.unwrap_or(HostIdentity::NOBODY),
+            (false, Some(_)) => {
+                return Err(ExecError::InvalidConfig(
+                    "only a runner running as root can choose the sandbox's host identity"
+                        .to_owned(),
+                ))
+            }
+            (false, None) => HostIdentity {
+                uid: nix::unistd::geteuid().as_raw(),
+                gid: nix::unistd::getegid().as_raw(),
+            },
+        };
+        if config.hostname.is_empty()
+            || config.hostname.len() > 64
+            || config.hostname.contains('\0')
+        {
+            return Err(ExecError::InvalidConfig(format!(
+                "hostname {:?} must be 1 to 64 bytes without NUL",
+                config.hostname
+            )));
+        }
+        if !Path::new(NEW_ROOT).is_dir() {
+            return Err(ExecError::Unavailable {
+                name: "namespace",
+                reason: format!("{NEW_ROOT} does not exist on the host"),
+            });
+        }
+        let input = PlanInput {
+            read_only: config
+                .read_only
+                .iter()
+                .map(|p| canonical(p))
+                .collect::<Result<_, _>>()?,
+            writable: config
+                .writable
+                .iter()
+                .map(|p| canonical(p))
+                .collect::<Result<_, _>>()?,
+            tmp_dir: config.tmp_dir.as_deref().map(canonical).transpose()?,
+            own_network: config.network == Network::Deny,
+        };
+        let plan = MountPlan::build(&input, &host_entry);
+        let image = SandboxImage {
+            sources: plan
+                .sources
+                .iter()
+                .map(|p| c_path(p))
+                .collect::<Result<_, _>>()?,
+            ops: plan.ops.iter().map(to_child_op).collect::<Result<_, _>>()?,
+            hostname: OsString::from(&config.hostname),
+            own_network: input.own_network,
+            clear_groups: runner_is_root,
+        };
+        Ok(NamespaceExecutor {
+            image: Arc::new(image),
+            maps: IdMaps {
+                identity,
+                deny_setgroups: !runner_is_root,
+            },
+            cgroups: CgroupLayout::discover(),
+            started: AtomicU64::new(0),
+        })
+    }
+
+    /// The host uid and gid that steps' processes run as, and that files they create get. When
+    /// the runner is root, writable paths must be writable by it (for example `chown` the job's
+    /// workspace and temp directory to it when creating them).
+    pub fn host_identity(&self) -> HostIdentity {
+        self.maps.identity
+    }
+
+    /// Tells whether the namespace sandbox works on this host, by building one (with no writable
+    /// path and no program) and tearing it down. `Err` says what failed and, where known, which
+    /// host setting is the cause. Blocks the calling thread for a few milliseconds.
+    pub fn probe() -> Result<(), String> {
+        if let Some(reason) = host_setting_blocks_user_namespaces() {
+            return Err(reason);
+        }
+        let executor = NamespaceExecutor::new(SandboxConfig::new(Vec::<PathBuf>::new()))
+            .map_err(|e| e.to_string())?;
+        let (launched_tx, launched_rx) = oneshot::channel();
+        let (ended_tx, ended_rx) = oneshot::channel();
+        let job = SandboxJob {
+            image: Arc::clone(&executor.image),
+            exec: None,
+            cgroup: Arc::new(StepCgroup::default()),
+            maps: executor.maps.clone(),
+        };
+        // On the calling thread: it outlives the sandbox, which ends before this returns, and
+        // both channels hold their results by then.
+        run_on_thread(job, launched_tx, ended_tx);
+        let mut launched_rx = launched_rx;
+        let mut ended_rx = ended_rx;
+        let early = || "the probe ended without a result".to_owned();
+        drop(
+            launched_rx
+                .try_recv()
+                .map_err(|_| early())?
+                .map_err(|e| e.to_string())?,
+        );
+        let ended = ended_rx
+            .try_recv()
+            .map_err(|_| early())?
+            .map_err(|e| e.to_string())?;
+        match setup_error(&ended.records) {
+            Some(e) => Err(e.to_string()),
+            None if ended.records.contains(&Record::SetupDone) => Ok(()),
+            None => Err(format!(
+                "the sandbox ended without finishing its set-up ({:?})",
+                ended.reaped.status
+            )),
+        }
+    }
+
+    async fn run_step(
+        &self,
+        step: StepSpec,
+        output: mpsc::Sender<OutputChunk>,
+        cancel: CancellationToken,
+    ) -> Result<StepOutcome, ExecError> {
+        let exec = ExecImage::new(&step)?;
+        let name = unique_cgroup_name(&self.started);
+        let cgroup = Arc::new(StepCgroup::create(
+            &self.cgroups,
+            &name,
+            &step.limits,
+            false,
+        ));
+        let (launched_tx, launched_rx) = oneshot::channel();
+        let (ended_tx, ended_rx) = oneshot::channel();
+        let job = SandboxJob {
+            image: Arc::clone(&self.image),
+            exec: Some(exec),
+            cgroup: Arc::clone(&cgroup),
+            maps: self.maps.clone(),
+        };
+        std::thread::Builder::new()
+            .name("hrun-sandbox-step".to_owned())
+            .spawn(move || run_on_thread(job, launched_tx, ended_tx))
+            .map_err(|e| ExecError::system("cannot start the step's thread", e))?;
+        let launched = launched_rx.await.map_err(|_| {
+            ExecError::Lost("the step's thread ended before starting it".to_owned())
+        })??;
+        let started_at = launched.started_at;
+        let started = Started {
+            stdout: launched.stdout,
+            stderr: launched.stderr,
+            control: launched.control,
+            ended: ended_rx,
+        };
+        let supervised = supervise(started, step.timeout, step.cancel_grace, output, cancel).await;
+        let ended = supervised.ended?;
+        if let Some(e) = setup_error(&ended.records) {
+            return Err(e);
+        }
+        if let Some(e) = exec_error(&ended.records, &step) {
+            return Err(e);
+        }
+        let status = ended
+            .records
+            .iter()
+            .find_map(|r| match r {
+                Record::Status {
+                    signaled: false,
+                    value,
+                } => Some(ExitStatus::Code(*value)),
+                Record::Status {
+                    signaled: true,
+                    value,
+                } => Some(ExitStatus::Signal(*value)),
+                _ => None,
+            })
+            .or_else(|| {
+                // Killed with its namespace (timeout or cancellation): no init was left to report.
+                (supervised.ending != crate::Ending::Exited)
+                    .then_some(ExitStatus::Signal(libc::SIGKILL))
+            })
+            .ok_or_else(|| {
+                ExecError::Lost(format!(
+                    "the sandbox ended without the step's status (its monitor: {:?})",
+                    ended.reaped.status
+                ))
+            })?;
+        Ok(StepOutcome {
+            status,
+            ending: supervised.ending,
+            usage: ResourceUsage {
+                wall: started_at.elapsed(),
+                user_cpu: ended.reaped.user_cpu,
+                system_cpu: ended.reaped.system_cpu,
+                max_rss_bytes: Some(ended.reaped.max_rss_bytes),
+                peak_memory_bytes: cgroup.peak_memory(),
+                oom_kills: cgroup.oom_kills(),
+            },
+            limits: cgroup.reports().to_vec(),
+            containment: Containment::PidNamespace,
+            output_complete: supervised.output_complete,
+        })
+    }
+}
+
+impl Executor for NamespaceExecutor {
+    fn name(&self) -> &'static str {
+        "namespace"
+    }
+
+    fn run<'a>(
+        &'a self,
+        step: StepSpec,
+        output: mpsc::Sender<OutputChunk>,
+        cancel: CancellationToken,
+    ) -> StepFuture<'a> {
+        Box::pin(self.run_step(step, output, cancel))
+    }
+}
+
+/// A host setting known to forbid the sandbox, as a reason, or `None`.
+fn host_setting_blocks_user_namespaces() -> Option<String> {
+    let read = |p: &str| std::fs::read_to_string(p).ok().map(|s| s.trim().to_owned());
+    if read("/proc/sys/user/max_user_namespaces").as_deref() == Some("0") {
+        return Some("user namespaces are disabled (user.max_user_namespaces = 0)".to_owned());
+    }
+    if !nix::unistd::geteuid().is_root() {
+        if read("/proc/sys/kernel/unprivileged_userns_clone").as_deref() == Some("0") {
+            return Some(
+                "unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone = 0)"
+                    .to_owned(),
+            );
+        }
+        if read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").as_deref() == Some("1") {
+            return Some(
+                "AppArmor restricts unprivileged user namespaces \
+                 (kernel.apparmor_restrict_unprivileged_userns = 1)"
+                    .to_owned(),
+            );
+        }
+    }
+    None
+}
+
+fn setup_error(records: &[Record]) -> Option<ExecError> {
+    records.iter().find_map(|r| match r {
+        Record::SetupFailed { stage, errno } => Some(ExecError::SandboxSetup {
+            stage: Stage::from_code(*stage)
+                .map(Stage::describe)
+                .unwrap_or("an unknown stage"),
+            source: std::io::Error::from_raw_os_error(*errno),
+        }),
+        _ => None,
+    })
+}
+
+fn exec_error(records: &[Record], step: &StepSpec) -> Option<ExecError> {
+    records.iter().find_map(|r| match *r {
+        Record::ExecFailed {
+            in_chdir: true,
+            errno,
+        } => Some(ExecError::WorkingDir {
+            path: step.working_dir.clone(),
+            source: std::io::Error::from_raw_os_error(errno),
+        }),
+        Record::ExecFailed {
+            in_chdir: false,
+            errno,
+        } if errno == libc::ENOENT => Some(ExecError::ProgramNotFound {
+            program: step.program.clone(),
+        }),
+        Record::ExecFailed {
+            in_chdir: false,
+            errno,
+        } => Some(ExecError::Exec {
+            program: step.program.clone(),
+            source: std::io::Error::from_raw_os_error(errno),
+        }),
+        _ => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stages_paths_below_the_new_root() {
+        assert_eq!(staged(Path::new("/")).ok(), Some(c"/tmp".to_owned()));
+        assert_eq!(staged(Path::new("/usr")).ok(), Some(c"/tmp/usr".to_owned()));
+    }
+
+    #[test]
+    fn rejects_relative_reserved_and_missing_paths() {
+        assert!(canonical(Path::new("relative")).is_err());
+        assert!(canonical(Path::new("/proc/self")).is_err());
+        assert!(canonical(Path::new("/")).is_err());
+        assert!(canonical(Path::new("/definitely/not/here")).is_err());
+        assert!(canonical(Path::new("/usr")).is_ok());
+    }
+}

@@ -1,0 +1,393 @@
+//! End-to-end tests of `NamespaceExecutor` (`--sandbox namespace`). Each test first probes the
+//! sandbox and prints `SKIP` with the reason when this host cannot run it.
+
+mod common;
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::time::Duration;
+
+use common::{checks, namespace_or_skip, run, sh, workspace};
+use hermetic::{
+    Containment, Ending, Executor, ExitStatus, HostIdentity, LimitStatus, NamespaceExecutor,
+    Network, ResourceLimits, SandboxConfig,
+};
+
+/// The identity the sandbox maps to, so a root test run can hand the workspace to it.
+fn identity() -> Option<HostIdentity> {
+    nix::unistd::geteuid()
+        .is_root()
+        .then_some(HostIdentity::NOBODY)
+}
+
+fn sandbox(test: &str) -> Option<(NamespaceExecutor, tempfile::TempDir)> {
+    let ws = workspace(identity());
+    let path = ws.path().to_path_buf();
+    let ex = namespace_or_skip(test, || SandboxConfig::new([path]))?;
+    Some((ex, ws))
+}
+
+macro_rules! shared {
+    ($name:ident) => {
+        #[tokio::test]
+        async fn $name() {
+            let Some((ex, ws)) = sandbox(stringify!($name)) else {
+                return;
+            };
+            checks::$name(&ex, ws.path()).await;
+        }
+    };
+}
+
+shared!(reports_exit_code);
+shared!(reports_death_by_signal);
+shared!(passes_exactly_the_given_environment);
+shared!(streams_output_in_order_per_stream);
+shared!(streams_output_while_the_step_runs);
+shared!(normal_exit_leaves_no_background_process);
+shared!(cancel_interrupts_then_kills_after_grace);
+shared!(cancel_lets_a_step_handle_sigint);
+shared!(reports_missing_program_and_directory);
+shared!(reports_resource_usage);
+shared!(step_sees_only_standard_descriptors_and_empty_stdin);
+shared!(dropping_the_run_future_kills_the_tree);
+
+#[tokio::test]
+async fn timeout_kills_background_child_and_daemonised_grandchild() {
+    let Some((ex, ws)) = sandbox("timeout_kills_background_child_and_daemonised_grandchild") else {
+        return;
+    };
+    assert!(checks::timeout_kills_the_whole_tree(&ex, ws.path()).await);
+}
+
+#[tokio::test]
+async fn probe_reports_available_or_a_reason() {
+    match NamespaceExecutor::probe() {
+        Ok(()) => {}
+        Err(reason) => {
+            assert!(!reason.is_empty());
+            eprintln!("SKIP probe_reports_available_or_a_reason: unavailable: {reason}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn has_the_fixed_hostname() {
+    let Some((ex, ws)) = sandbox("has_the_fixed_hostname") else {
+        return;
+    };
+    let r = run(
+        &ex,
+        sh("cat /proc/sys/kernel/hostname; hostname", ws.path()),
+    )
+    .await;
+    assert_eq!(r.stdout(), "hrun-sandbox\nhrun-sandbox\n", "{}", r.stderr());
+}
+
+#[tokio::test]
+async fn root_and_system_directories_are_read_only() {
+    let Some((ex, ws)) = sandbox("root_and_system_directories_are_read_only") else {
+        return;
+    };
+    let script = "for f in /usr/hrun-probe /etc/hrun-probe /hrun-probe /usr/bin/hrun-probe; do \
+                    if touch $f 2>/dev/null; then echo WROTE $f; else echo denied $f; fi; \
+                  done; mkdir /newdir 2>/dev/null && echo MADE";
+    let r = run(&ex, sh(script, ws.path())).await;
+    assert_eq!(
+        r.stdout(),
+        "denied /usr/hrun-probe\ndenied /etc/hrun-probe\ndenied /hrun-probe\ndenied /usr/bin/hrun-probe\n"
+    );
+    assert!(!Path::new("/usr/hrun-probe").exists());
+    // Even a remount is refused: every capability is dropped.
+    let r = run(
+        &ex,
+        sh("mount -o remount,rw /usr 2>&1 || echo refused", ws.path()),
+    )
+    .await;
+    assert!(r.stdout().contains("refused"), "{}", r.stdout());
+}
+
+#[tokio::test]
+async fn workspace_is_writable_and_files_belong_to_the_sandbox_identity() {
+    let Some((ex, ws)) = sandbox("workspace_is_writable_and_files_belong_to_the_sandbox_identity")
+    else {
+        return;
+    };
+    let r = run(&ex, sh("echo hi > \"$WS/made-inside\"; id -u", ws.path())).await;
+    assert!(r.outcome().status.success(), "{}", r.stderr());
+    assert_eq!(r.stdout(), "0\n", "root of its own user namespace");
+    let made = ws.path().join("made-inside");
+    assert_eq!(std::fs::read_to_string(&made).ok().as_deref(), Some("hi\n"));
+    let meta = std::fs::metadata(&made).expect("file made inside");
+    assert_eq!(meta.uid(), ex.host_identity().uid);
+}
+
+#[tokio::test]
+async fn tmp_is_private_and_empty() {
+    let Some((ex, ws)) = sandbox("tmp_is_private_and_empty") else {
+        return;
+    };
+    let host_marker = tempfile::Builder::new()
+        .prefix("hrun-host-marker-")
+        .tempfile_in("/tmp")
+        .expect("host /tmp file");
+    let r = run(
+        &ex,
+        sh(
+            "ls -A /tmp; echo x > /tmp/inside && echo writable",
+            ws.path(),
+        ),
+    )
+    .await;
+    assert_eq!(r.stdout(), "writable\n", "{}", r.stderr());
+    assert!(host_marker.path().exists());
+    let r = run(&ex, sh("ls -A /tmp", ws.path())).await;
+    assert_eq!(r.stdout(), "", "a new step gets a new /tmp");
+}
+
+#[tokio::test]
+async fn step_runs_in_its_own_pid_namespace() {
+    let Some((ex, ws)) = sandbox("step_runs_in_its_own_pid_namespace") else {
+        return;
+    };
+    let script = "echo $$; test -d /proc/1 && echo has-init; \
+                  ls /proc | grep -c '^[0-9][0-9]*$'";
+    let r = run(&ex, sh(script, ws.path())).await;
+    let out = r.stdout();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.first(), Some(&"2"), "init is 1, the step 2: {out}");
+    assert_eq!(lines.get(1), Some(&"has-init"));
+    let count: usize = lines
+        .get(2)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(usize::MAX);
+    assert!(
+        count <= 5,
+        "only the sandbox's processes are visible: {out}"
+    );
+    assert_eq!(r.outcome().containment, Containment::PidNamespace);
+}
+
+fn interfaces(proc_net_dev: &str) -> Vec<String> {
+    let mut names: Vec<String> = proc_net_dev
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split(':').next())
+        .map(|n| n.trim().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn only_loopback_when_network_is_denied() {
+    let Some((ex, ws)) = sandbox("only_loopback_when_network_is_denied") else {
+        return;
+    };
+    let r = run(
+        &ex,
+        sh(
+            "cat /proc/net/dev; echo ---; ls /sys/class/net; cat /sys/class/net/lo/flags",
+            ws.path(),
+        ),
+    )
+    .await;
+    let out = r.stdout();
+    let (dev, sys) = out.split_once("---\n").unwrap_or((&out, ""));
+    assert_eq!(interfaces(dev), ["lo"]);
+    let sys: Vec<&str> = sys.lines().collect();
+    assert_eq!(sys.first(), Some(&"lo"), "{out}");
+    // IFF_UP (0x1) is set on loopback.
+    let flags = sys
+        .get(1)
+        .and_then(|f| u32::from_str_radix(f.trim_start_matches("0x"), 16).ok())
+        .unwrap_or(0);
+    assert_eq!(flags & 1, 1, "lo is up: {out}");
+}
+
+#[tokio::test]
+async fn network_allowed_shares_the_host_interfaces() {
+    let ws = workspace(identity());
+    let path = ws.path().to_path_buf();
+    let Some(ex) = namespace_or_skip("network_allowed_shares_the_host_interfaces", || {
+        let mut c = SandboxConfig::new([path]);
+        c.network = Network::Allow;
+        c
+    }) else {
+        return;
+    };
+    let r = run(&ex, sh("cat /proc/net/dev", ws.path())).await;
+    let host = std::fs::read_to_string("/proc/net/dev").unwrap_or_default();
+    assert_eq!(interfaces(&r.stdout()), interfaces(&host));
+}
+
+fn applied(o: &hermetic::StepOutcome) -> Option<String> {
+    match o.limits.first().map(|l| &l.status) {
+        Some(LimitStatus::Applied { .. }) => None,
+        Some(LimitStatus::NotApplied { reason }) => Some(reason.clone()),
+        None => Some("no limit report".to_owned()),
+    }
+}
+
+#[tokio::test]
+async fn memory_limit_kills_a_step_that_allocates_past_it() {
+    let Some((ex, ws)) = sandbox("memory_limit_kills_a_step_that_allocates_past_it") else {
+        return;
+    };
+    let limits = ResourceLimits {
+        memory_bytes: Some(32 << 20),
+        max_processes: None,
+    };
+    // dd fills a 200 MiB buffer: far past the limit.
+    let step = sh(
+        "dd if=/dev/zero of=/dev/null bs=200M count=1 2>/dev/null; echo dd=$?",
+        ws.path(),
+    )
+    .limits(limits)
+    .timeout(Duration::from_secs(10));
+    let r = run(&ex, step).await;
+    let o = r.outcome();
+    if let Some(reason) = applied(o) {
+        eprintln!("SKIP memory_limit_kills_a_step_that_allocates_past_it: {reason}");
+        return;
+    }
+    assert_eq!(o.ending, Ending::Exited);
+    assert_eq!(r.stdout(), "dd=137\n", "dd was SIGKILLed by the OOM killer");
+    assert!(o.usage.oom_kills.is_some_and(|n| n >= 1), "{:?}", o.usage);
+    // And a step under the limit runs fine.
+    let step = sh(
+        "dd if=/dev/zero of=/dev/null bs=4M count=1 2>/dev/null",
+        ws.path(),
+    )
+    .limits(limits);
+    assert!(run(&ex, step).await.outcome().status.success());
+}
+
+#[tokio::test]
+async fn pids_limit_stops_a_fork_loop() {
+    let Some((ex, ws)) = sandbox("pids_limit_stops_a_fork_loop") else {
+        return;
+    };
+    let limits = ResourceLimits {
+        memory_bytes: None,
+        max_processes: Some(16),
+    };
+    // At most 100 forks, each a sleeper; the limit stops it long before.
+    let script = "i=0; while [ $i -lt 100 ]; do sleep 5 & i=$((i+1)); echo $i; done";
+    let step = sh(script, ws.path())
+        .limits(limits)
+        .timeout(Duration::from_secs(5));
+    let r = run(&ex, step).await;
+    let o = r.outcome();
+    if let Some(reason) = applied(o) {
+        eprintln!("SKIP pids_limit_stops_a_fork_loop: {reason}");
+        return;
+    }
+    let started: usize = r
+        .stdout()
+        .lines()
+        .last()
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        started < 16,
+        "only {started} forks may succeed under a limit of 16"
+    );
+    assert_ne!(o.status, ExitStatus::Code(0));
+    assert_eq!(
+        o.ending,
+        Ending::Exited,
+        "stopped by the limit, not the timeout"
+    );
+    assert!(r.stderr().to_lowercase().contains("fork"), "{}", r.stderr());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_concurrent_steps_independently() {
+    let Some((ex, ws)) = sandbox("runs_concurrent_steps_independently") else {
+        return;
+    };
+    let ex: &dyn Executor = &ex;
+    let step = |i: u32| sh(&format!("sleep 0.3; echo {i}"), ws.path());
+    let started = std::time::Instant::now();
+    let (a, b, c, d) = tokio::join!(
+        run(ex, step(0)),
+        run(ex, step(1)),
+        run(ex, step(2)),
+        run(ex, step(3))
+    );
+    let elapsed = started.elapsed();
+    for (i, r) in [a, b, c, d].iter().enumerate() {
+        assert_eq!(r.stdout(), format!("{i}\n"));
+    }
+    assert!(
+        elapsed < Duration::from_millis(1000),
+        "ran one after another: {elapsed:?}"
+    );
+}
+
+#[tokio::test]
+async fn step_has_no_capabilities_and_no_new_privileges() {
+    let Some((ex, ws)) = sandbox("step_has_no_capabilities_and_no_new_privileges") else {
+        return;
+    };
+    let r = run(
+        &ex,
+        sh("cat /proc/self/status; cat /proc/self/uid_map", ws.path()),
+    )
+    .await;
+    let out = r.stdout();
+    let field = |name: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+            .unwrap_or("missing")
+            .to_owned()
+    };
+    for cap in ["CapInh:", "CapPrm:", "CapEff:", "CapBnd:", "CapAmb:"] {
+        assert_eq!(field(cap), "0000000000000000", "{cap} in {out}");
+    }
+    assert_eq!(field("NoNewPrivs:"), "1");
+    let map: Vec<&str> = out
+        .lines()
+        .last()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let uid = ex.host_identity().uid.to_string();
+    assert_eq!(
+        map,
+        ["0", uid.as_str(), "1"],
+        "only root, mapped to the identity"
+    );
+    if nix::unistd::geteuid().is_root() {
+        assert_eq!(
+            field("Groups:"),
+            "",
+            "root's supplementary groups are dropped"
+        );
+    }
+}
+
+#[tokio::test]
+async fn auto_and_namespace_choices_select_the_sandbox_and_never_the_host() {
+    use hermetic::{select_executor, SandboxChoice};
+    let config = || SandboxConfig::new(Vec::<String>::new());
+    match NamespaceExecutor::probe() {
+        Ok(()) => {
+            let auto = select_executor(SandboxChoice::Auto, config()).expect("auto");
+            assert_eq!(auto.executor.name(), "namespace");
+            assert!(auto.fallbacks.iter().any(|f| f.starts_with("microvm:")));
+            let ns = select_executor(SandboxChoice::Namespace, config()).expect("namespace");
+            assert_eq!(ns.executor.name(), "namespace");
+        }
+        Err(reason) => {
+            // Without a sandbox, auto refuses rather than running on the host.
+            let auto = select_executor(SandboxChoice::Auto, config());
+            assert!(auto.is_err());
+            eprintln!(
+                "SKIP auto_and_namespace_choices_select_the_sandbox (positive part): {reason}"
+            );
+        }
+    }
+}
