@@ -33,8 +33,8 @@ pub fn run(args: ParseArgs) -> Result<Exit> {
             _ => Kind::Workflow,
         });
     let parsed = match kind {
-        Kind::Workflow => workflow::parse(&source, &name).map(|w| serde_json::to_value(w)),
-        Kind::Action => action::parse(&source, &name).map(|a| serde_json::to_value(a)),
+        Kind::Workflow => workflow::parse(&source, &name).map(serde_json::to_value),
+        Kind::Action => action::parse(&source, &name).map(serde_json::to_value),
     };
     match parsed {
         Ok(json) => {
