@@ -56,11 +56,7 @@ impl Diagnostic {
         out.push_str(&format!(" --> {}:{}:{}\n", self.file, self.line, self.col));
         if let Some(text) = source.and_then(|s| crate::source_text::line_text(s, self.line)) {
             let gutter = " ".repeat(self.line.to_string().len());
-            let pad: String = text
-                .chars()
-                .take(self.col.saturating_sub(1))
-                .map(|c| if c == '\t' { '\t' } else { ' ' })
-                .collect();
+            let pad = crate::source_text::caret_pad(text, self.col);
             out.push_str(&format!(
                 "{gutter} |\n{} | {text}\n{gutter} | {pad}^\n",
                 self.line

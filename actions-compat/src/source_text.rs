@@ -23,6 +23,16 @@ pub fn line_text(text: &str, line: usize) -> Option<&str> {
         .map(|l| l.strip_suffix('\r').unwrap_or(l))
 }
 
+/// The white space that puts a caret under the 1-based character `col` of `line`: tabs are kept
+/// so the caret lines up however the terminal shows them; a column past the end puts the caret
+/// just after the line.
+pub fn caret_pad(line: &str, col: usize) -> String {
+    line.chars()
+        .take(col.saturating_sub(1))
+        .map(|c| if c == '\t' { '\t' } else { ' ' })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

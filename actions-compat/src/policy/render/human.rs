@@ -4,7 +4,7 @@
 use super::RenderOptions;
 use crate::policy::finding::{Location, Severity};
 use crate::policy::report::{LintReport, Outcome, Sources};
-use crate::source_text::line_text;
+use crate::source_text::{caret_pad, line_text};
 use std::fmt::Write;
 
 struct Palette {
@@ -57,7 +57,12 @@ pub(super) fn render(report: &LintReport, options: RenderOptions) -> String {
             finding.severity,
             &palette,
         );
-        help(&mut out, &finding.help, &palette);
+        help(
+            &mut out,
+            &finding.help,
+            Some(finding.location.line),
+            &palette,
+        );
         out.push('\n');
     }
     for error in &report.errors {
@@ -77,7 +82,7 @@ pub(super) fn render(report: &LintReport, options: RenderOptions) -> String {
             }
         }
         if let Some(text) = error.help() {
-            help(&mut out, text, &palette);
+            help(&mut out, text, error.location().map(|at| at.line), &palette);
         }
         out.push('\n');
     }
@@ -107,11 +112,7 @@ fn snippet(
     let _ = writeln!(out, "{} {bar} {line}", palette.frame(&number));
     // Keep tabs so the caret lines up under the same column however the terminal shows them.
     // A column past the end of the line (the line ending) puts the caret just after it.
-    let pad: String = line
-        .chars()
-        .take(at.col.saturating_sub(1))
-        .map(|c| if c == '\t' { '\t' } else { ' ' })
-        .collect();
+    let pad = caret_pad(line, at.col);
     let _ = writeln!(
         out,
         "{gutter} {bar} {pad}{}",
@@ -119,8 +120,10 @@ fn snippet(
     );
 }
 
-fn help(out: &mut String, text: &str, palette: &Palette) {
-    let _ = writeln!(out, "  {} {text}", palette.bold("= help:"));
+/// The help line, its `=` under the gutter's `|` (`line` is the quoted line's number, if any).
+fn help(out: &mut String, text: &str, line: Option<usize>, palette: &Palette) {
+    let gutter = " ".repeat(line.map_or(1, |n| n.to_string().len()));
+    let _ = writeln!(out, "{gutter} {} {text}", palette.bold("= help:"));
 }
 
 fn summary(out: &mut String, report: &LintReport, palette: &Palette) {
@@ -131,7 +134,7 @@ fn summary(out: &mut String, report: &LintReport, palette: &Palette) {
         Outcome::Clean => format!("{files} checked: nothing denied, {warnings}"),
         Outcome::Denied => format!("{files} checked: {denied} denied by policy, {warnings}"),
         Outcome::Failed => format!(
-            "{files} checked, {} could not be evaluated: {denied} denied, {warnings} in what was",
+            "{files} checked, {} could not be evaluated: {denied} denied, {warnings} in the rest",
             plural(report.errors.len(), "problem")
         ),
     };
@@ -185,7 +188,18 @@ error: 1 file checked: 1 denied by policy, 1 warning
             out.contains("error[parse]: unexpected value 'build'\n --> .github/workflows/ci.yml:3:3\n  |\n3 |   build:\n  |   ^\n"),
             "{out}"
         );
-        assert!(out.ends_with("error: 1 file checked, 1 problem could not be evaluated: 1 denied, 1 warning in what was\n"), "{out}");
+        assert!(out.ends_with("error: 1 file checked, 1 problem could not be evaluated: 1 denied, 1 warning in the rest\n"), "{out}");
+    }
+
+    #[test]
+    fn help_lines_up_with_a_wide_gutter() {
+        let mut report = fixtures::report();
+        report.files[0].text = "x\n".repeat(12);
+        report.findings.truncate(1);
+        report.findings[0].location.line = 12;
+        report.findings[0].location.col = 1;
+        let out = render(&report, RenderOptions::default());
+        assert!(out.contains("12 | x\n   | ^\n   = help:"), "{out}");
     }
 
     #[test]
