@@ -208,6 +208,10 @@ pub enum JobStatus {
     Success,
     Failure,
     Cancelled,
+    /// For a job's `if`: a job it needs was skipped and none failed. GitHub then holds neither
+    /// `success()` (not every needed job succeeded) nor `failure()` (none failed), which is how
+    /// `if: ${{ !failure() && !cancelled() }}` runs after a skipped job.
+    NeedsSkipped,
 }
 
 /// Parses an expression (without the `${{ }}` around it). An empty expression is `null`, as on

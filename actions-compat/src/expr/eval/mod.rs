@@ -446,6 +446,21 @@ mod tests {
     }
 
     #[test]
+    fn a_skipped_need_holds_neither_success_nor_failure() {
+        let contexts = contexts();
+        let mut ctx = EvalContext::new(&contexts);
+        ctx.status = JobStatus::NeedsSkipped;
+        assert_eq!(
+            run_with("success() || failure() || cancelled()", &ctx),
+            Ok(Value::Bool(false))
+        );
+        assert_eq!(
+            run_with("!failure() && !cancelled() && always()", &ctx),
+            Ok(Value::Bool(true))
+        );
+    }
+
+    #[test]
     fn the_memory_budget_is_enforced_with_githubs_message() {
         let contexts = contexts();
         let mut ctx = EvalContext::new(&contexts);
