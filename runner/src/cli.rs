@@ -25,6 +25,9 @@ pub enum Command {
     Parse(commands::parse::ParseArgs),
     /// Evaluate a ${{ }} expression against contexts given as JSON.
     Expr(commands::expr::ExprArgs),
+    /// Run a workflow here as GitHub's runner would (exit 0 success, 1 a job failed, 2 could not
+    /// start); without a workflow, list the workflows and jobs found.
+    Exec(commands::exec::ExecArgs),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -32,6 +35,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Lint(args) => commands::lint::run(args),
         Command::Parse(args) => commands::parse::run(args),
         Command::Expr(args) => commands::expr::run(args),
+        Command::Exec(args) => commands::exec::run(args),
     };
     match result {
         Ok(exit) => exit.into(),

@@ -8,6 +8,7 @@ use clap::Parser;
 
 mod cli;
 mod commands;
+mod engine;
 mod exit;
 
 fn main() -> std::process::ExitCode {

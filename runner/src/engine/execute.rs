@@ -1,0 +1,609 @@
+//! One job from start to end: its env, defaults and timeout, the pre steps of its actions, its
+//! steps, the post steps, its outputs, its log and its `result.json`.
+//!
+//! A job is cancelled when the run is (Ctrl-C) or when its `timeout-minutes` pass: the running
+//! step gets SIGINT, then SIGKILL after the grace period (the executor does it), and only steps
+//! whose `if` holds with `cancelled()` (`always()`, `cancelled()`) run after that; a second
+//! Ctrl-C stops those too.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use indexmap::IndexMap;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use actions_compat::commands::file::PrependPath;
+use actions_compat::commands::{
+    Allowances, ALLOW_UNSECURE_COMMANDS_ENV, ALLOW_UNSECURE_STOP_TOKENS_ENV,
+};
+use actions_compat::expr::JobStatus;
+use hermetic::Executor;
+
+use super::contexts::{runner_context, string_map, Contexts, EvalError};
+use super::files::FileCommands;
+use super::job::JobDescription;
+use super::output::{JobLog, Level, LiveLog};
+use super::result::{write_json, AnnotationRecord, Conclusion, JobResult, StepResult};
+use super::step::{PostStep, Scope};
+use super::workspace::{JobDirs, Owner};
+use super::SharedMasker;
+
+/// GitHub's default job timeout.
+pub const DEFAULT_JOB_TIMEOUT_MINUTES: f64 = 360.0;
+
+/// The run's two cancellations: the first Ctrl-C cancels jobs, the second also stops the steps
+/// that run after a cancellation.
+#[derive(Debug, Clone, Default)]
+pub struct RunCancel {
+    pub first: CancellationToken,
+    pub second: CancellationToken,
+}
+
+/// Everything a job needs from the run.
+pub struct JobSetup {
+    pub desc: JobDescription,
+    pub executor: Box<dyn Executor>,
+    pub dirs: JobDirs,
+    pub owner: Owner,
+    pub masker: SharedMasker,
+    pub live: Arc<LiveLog>,
+    /// The job's directory under the output directory.
+    pub out_dir: PathBuf,
+    /// `out_dir` relative to the run's output directory.
+    pub out_rel: String,
+    pub cancel: RunCancel,
+    /// `RUNNER_DEBUG` / step debug logging.
+    pub debug: bool,
+    /// `PATH` for steps before any `GITHUB_PATH` entry.
+    pub base_path: String,
+    pub runner_name: String,
+    /// Time between SIGINT and SIGKILL for a cancelled step.
+    pub cancel_grace: Duration,
+}
+
+/// A job being run; the step loop is in [`super::step`].
+pub struct JobRun {
+    pub(super) desc: JobDescription,
+    pub(super) executor: Box<dyn Executor>,
+    pub(super) dirs: JobDirs,
+    pub(super) owner: Owner,
+    pub(super) masker: SharedMasker,
+    pub(super) log: JobLog,
+    pub(super) files: FileCommands,
+    /// The job-level `env` context: workflow, job, then `GITHUB_ENV`.
+    pub(super) env: IndexMap<String, String>,
+    pub(super) path: PrependPath,
+    pub(super) contexts: Contexts,
+    pub(super) default_shell: Option<String>,
+    pub(super) default_workdir: Option<String>,
+    pub(super) annotations: Vec<AnnotationRecord>,
+    pub(super) summary: String,
+    pub(super) posts: Vec<PostStep>,
+    /// `GITHUB_STATE` of each action step, by the step's key.
+    pub(super) states: IndexMap<String, IndexMap<String, String>>,
+    /// The job's cancellation (the run's first, or the job's timeout).
+    pub(super) job_cancel: CancellationToken,
+    pub(super) run_cancel: RunCancel,
+    pub(super) debug: bool,
+    pub(super) base_path: String,
+    pub(super) cancel_grace: Duration,
+    pub(super) scripts: u64,
+    pub(super) allow: Allowances,
+    pub(super) timeout_minutes: f64,
+    pub(super) timer: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// How a job ended, for the scheduler.
+#[derive(Debug, Clone)]
+pub struct JobEnded {
+    pub result: JobResult,
+    /// What dependants see as `needs.<id>.result`.
+    pub conclusion: Conclusion,
+    pub outputs: IndexMap<String, String>,
+}
+
+/// Runs one job and writes its log and `result.json`.
+pub async fn run_job(setup: JobSetup) -> JobEnded {
+    let started = Instant::now();
+    let label = setup.desc.key.clone();
+    let log_path = setup.out_dir.join("log.txt");
+    let log = match JobLog::new(
+        &label,
+        Arc::clone(&setup.live),
+        Some(&log_path),
+        setup.masker.clone(),
+    ) {
+        Ok(log) => log,
+        Err(e) => {
+            setup.live.note(&format!(
+                "[{label}] cannot write the job's log {}: {e}",
+                log_path.display()
+            ));
+            match JobLog::new(&label, Arc::clone(&setup.live), None, setup.masker.clone()) {
+                Ok(log) => log,
+                Err(_) => return failed_to_start(&setup, started, "cannot open the job's log"),
+            }
+        }
+    };
+    let files = match FileCommands::new(setup.dirs.temp.join("_runner_file_commands"), setup.owner)
+    {
+        Ok(f) => f,
+        Err(e) => {
+            return failed_to_start(&setup, started, &format!("cannot prepare RUNNER_TEMP: {e}"))
+        }
+    };
+    let sandbox = setup.executor.name().to_owned();
+    let mut contexts = Contexts::default();
+    let given = &setup.desc.given;
+    let mut github = given.github.clone();
+    if let Some(g) = github.as_object_mut() {
+        g.insert("job".to_owned(), json!(setup.desc.id));
+        g.insert(
+            "workspace".to_owned(),
+            json!(setup.dirs.workspace.display().to_string()),
+        );
+        g.insert(
+            "event_path".to_owned(),
+            json!(event_path(&setup.dirs).display().to_string()),
+        );
+    }
+    contexts.set_json("github", github);
+    contexts.set_json("inputs", given.inputs.clone());
+    contexts.set_json("vars", given.vars.clone());
+    contexts.set_json("needs", given.needs.clone());
+    contexts.set_json("matrix", given.matrix.clone());
+    contexts.set_json("strategy", given.strategy.clone());
+    contexts.set("secrets", string_map(&given.secrets.0));
+    contexts.set_json(
+        "runner",
+        runner_context(
+            &setup.runner_name,
+            &setup.dirs.temp,
+            &setup.dirs.tool_cache,
+            setup.debug,
+        ),
+    );
+    contexts.set_json("job", json!({"status": "success", "services": {}}));
+    contexts.set_json("env", json!({}));
+    contexts.set_json("steps", json!({}));
+
+    let job_cancel = setup.cancel.first.child_token();
+    let mut run = JobRun {
+        desc: setup.desc,
+        executor: setup.executor,
+        dirs: setup.dirs,
+        owner: setup.owner,
+        masker: setup.masker,
+        log,
+        files,
+        env: IndexMap::new(),
+        path: PrependPath::default(),
+        contexts,
+        default_shell: None,
+        default_workdir: None,
+        annotations: Vec::new(),
+        summary: String::new(),
+        posts: Vec::new(),
+        states: IndexMap::new(),
+        job_cancel,
+        run_cancel: setup.cancel,
+        debug: setup.debug,
+        base_path: setup.base_path,
+        cancel_grace: setup.cancel_grace,
+        scripts: 0,
+        allow: Allowances::default(),
+        timeout_minutes: DEFAULT_JOB_TIMEOUT_MINUTES,
+        timer: None,
+    };
+    let timed_out = Arc::new(AtomicBool::new(false));
+    let (steps, name, prepared) = run.run_all(&timed_out).await;
+    if let Some(timer) = run.timer.take() {
+        timer.abort();
+    }
+    let cancelled = run.job_cancel.is_cancelled();
+    let failed = !prepared || steps.iter().any(|s| s.conclusion == Conclusion::Failure);
+    let outputs = if prepared {
+        run.job_outputs()
+    } else {
+        IndexMap::new()
+    };
+    let timed_out = timed_out.load(Ordering::SeqCst);
+    if timed_out {
+        let minutes = run.timeout_minutes;
+        run.error(
+            &format!("The job has exceeded the maximum execution time of {minutes} minutes."),
+            None,
+        );
+    }
+    let outcome = if cancelled {
+        Conclusion::Cancelled
+    } else if failed {
+        Conclusion::Failure
+    } else {
+        Conclusion::Success
+    };
+    let conclusion = if outcome == Conclusion::Failure && run.continue_on_error() {
+        Conclusion::Success
+    } else {
+        outcome
+    };
+    let took = started.elapsed();
+    run.log.job_footer(outcome, took);
+    if !run.summary.is_empty() {
+        let text = run.masker.mask_document(&run.summary);
+        if let Err(e) = std::fs::write(setup.out_dir.join("summary.md"), text) {
+            run.log.info(&format!("cannot write the job summary: {e}"));
+        }
+    }
+    let masker = run.masker.clone();
+    let result = JobResult {
+        id: run.desc.id.clone(),
+        key: run.desc.key.clone(),
+        name: masker.mask(&name),
+        conclusion: outcome,
+        outputs: outputs
+            .iter()
+            .map(|(k, v)| (k.clone(), masker.mask(v)))
+            .collect(),
+        steps,
+        annotations: std::mem::take(&mut run.annotations),
+        sandbox: Some(sandbox),
+        duration_ms: took.as_millis() as u64,
+        timed_out,
+        log: Some(format!("{}/log.txt", setup.out_rel)),
+    };
+    let dirs_root = run.dirs.root.clone();
+    if let Err(e) = run.log.finish() {
+        eprintln!("hrun: cannot write the log of job {}: {e}", result.key);
+    }
+    if let Err(e) = write_json(
+        &setup.out_dir.join("result.json"),
+        &result,
+        "the job result",
+        &masker,
+    ) {
+        eprintln!("hrun: {e}");
+    }
+    let _ = std::fs::remove_dir_all(&dirs_root);
+    JobEnded {
+        result,
+        conclusion,
+        outputs,
+    }
+}
+
+/// The event payload's path in the job's temp directory (`GITHUB_EVENT_PATH`).
+pub fn event_path(dirs: &JobDirs) -> PathBuf {
+    dirs.temp.join("_github_workflow").join("event.json")
+}
+
+fn failed_to_start(setup: &JobSetup, started: Instant, why: &str) -> JobEnded {
+    let result = JobResult {
+        id: setup.desc.id.clone(),
+        key: setup.desc.key.clone(),
+        name: setup.desc.id.clone(),
+        conclusion: Conclusion::Failure,
+        outputs: IndexMap::new(),
+        steps: Vec::new(),
+        annotations: vec![AnnotationRecord {
+            level: "error",
+            message: why.to_owned(),
+            title: None,
+            file: None,
+            line: None,
+            end_line: None,
+            col: None,
+            end_column: None,
+            step: None,
+        }],
+        sandbox: None,
+        duration_ms: started.elapsed().as_millis() as u64,
+        timed_out: false,
+        log: None,
+    };
+    let _ = write_json(
+        &setup.out_dir.join("result.json"),
+        &result,
+        "the job result",
+        &setup.masker,
+    );
+    let _ = std::fs::remove_dir_all(&setup.dirs.root);
+    JobEnded {
+        result,
+        conclusion: Conclusion::Failure,
+        outputs: IndexMap::new(),
+    }
+}
+
+impl JobRun {
+    /// Prepares the job and runs pre, main and post steps. Returns the steps' results, the
+    /// job's display name, and whether the job could be prepared.
+    async fn run_all(&mut self, timed_out: &Arc<AtomicBool>) -> (Vec<StepResult>, String, bool) {
+        let name = match &self.desc.name {
+            Some(n) => self
+                .eval(JobStatus::Success)
+                .string(n)
+                .unwrap_or_else(|_| self.desc.id.clone()),
+            None => self.desc.id.clone(),
+        };
+        self.log.job_header(&format!("Run job {name}"));
+        if let Err(e) = self.prepare(timed_out) {
+            self.error(&e.to_string(), None);
+            return (Vec::new(), name, false);
+        }
+        let mut results = Vec::new();
+        let mut scope = Scope::job(self.desc.workflow_file.clone());
+        let steps = self.desc.steps.clone();
+        results.extend(self.run_pre_steps(&steps, &scope).await);
+        results.extend(self.run_steps(&steps, &mut scope).await);
+        results.extend(self.run_post_steps(&mut scope).await);
+        let env = self.env.clone();
+        self.enter(&scope, &env);
+        (results, name, true)
+    }
+
+    /// Evaluates the job's env, defaults and timeout; writes the event payload.
+    fn prepare(&mut self, timed_out: &Arc<AtomicBool>) -> Result<(), PrepareError> {
+        let mut env = IndexMap::new();
+        if let Some(wenv) = self.desc.workflow_env.clone() {
+            env.extend(self.eval(JobStatus::Success).env(&wenv)?);
+        }
+        if let Some(jenv) = self.desc.env.clone() {
+            env.extend(self.eval(JobStatus::Success).env(&jenv)?);
+        }
+        self.env = env;
+        self.contexts.set("env", string_map(&self.env));
+        self.allow = Allowances {
+            unsecure_commands: self.flag(ALLOW_UNSECURE_COMMANDS_ENV),
+            unsecure_stop_tokens: self.flag(ALLOW_UNSECURE_STOP_TOKENS_ENV),
+        };
+        for defaults in self.desc.defaults.clone() {
+            let Some(run) = &defaults.run else { continue };
+            let ev = self.eval(JobStatus::Success);
+            let run = match run.as_literal() {
+                Some(r) => r.clone(),
+                None => continue,
+            };
+            let shell = run.shell.as_ref().map(|s| ev.string(s)).transpose()?;
+            let workdir = run
+                .working_directory
+                .as_ref()
+                .map(|w| ev.string(w))
+                .transpose()?;
+            if shell.is_some() {
+                self.default_shell = shell;
+            }
+            if workdir.is_some() {
+                self.default_workdir = workdir;
+            }
+        }
+        let minutes = match self.desc.timeout_minutes.clone() {
+            Some(t) => self.eval(JobStatus::Success).number(&t)?,
+            None => DEFAULT_JOB_TIMEOUT_MINUTES,
+        };
+        if minutes.is_finite() && minutes > 0.0 {
+            let token = self.job_cancel.clone();
+            let flag = Arc::clone(timed_out);
+            let limit = Duration::from_secs_f64((minutes * 60.0).min(1e9));
+            self.timer = Some(tokio::spawn(async move {
+                tokio::select! {
+                    () = tokio::time::sleep(limit) => {
+                        flag.store(true, Ordering::SeqCst);
+                        token.cancel();
+                    }
+                    () = token.cancelled() => {}
+                }
+            }));
+        }
+        self.timeout_minutes = minutes;
+        let event = self
+            .contexts
+            .get("github")
+            .and_then(|g| g.get("event"))
+            .map(|e| e.to_json())
+            .unwrap_or_else(|| json!({}));
+        let path = event_path(&self.dirs);
+        let write = || -> std::io::Result<()> {
+            if let Some(dir) = path.parent() {
+                self.owner.create_dir(dir)?;
+            }
+            let text = serde_json::to_vec_pretty(&event).unwrap_or_default();
+            self.owner.create_file(&path, &text)
+        };
+        write().map_err(|e| PrepareError::Io(format!("cannot write the event payload: {e}")))?;
+        Ok(())
+    }
+
+    fn flag(&self, name: &str) -> bool {
+        self.env
+            .get(name)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    }
+
+    fn continue_on_error(&self) -> bool {
+        match &self.desc.continue_on_error {
+            Some(c) => self.eval(JobStatus::Success).boolean(c).unwrap_or(false),
+            None => false,
+        }
+    }
+
+    /// The job's `outputs`, evaluated after its steps; an output that holds a secret is skipped,
+    /// as GitHub does.
+    fn job_outputs(&mut self) -> IndexMap<String, String> {
+        let outputs = self.desc.outputs.clone();
+        let mut values = IndexMap::new();
+        self.contexts.set("env", string_map(&self.env));
+        for (name, value) in &outputs {
+            let evaluated = self.eval(self.status_now(false)).string(value);
+            match evaluated {
+                Ok(v) if self.masker.reveals(&v) => {
+                    self.warning(&format!(
+                        "Skip output '{name}' since it may contain secret."
+                    ));
+                }
+                Ok(v) => {
+                    values.insert(name.clone(), v);
+                }
+                Err(e) => self.error(&e.to_string(), None),
+            }
+        }
+        values
+    }
+
+    /// The job's status for conditions: cancelled, failed so far, or success.
+    pub(super) fn status_now(&self, failed: bool) -> JobStatus {
+        if self.job_cancel.is_cancelled() {
+            JobStatus::Cancelled
+        } else if failed {
+            JobStatus::Failure
+        } else {
+            JobStatus::Success
+        }
+    }
+
+    /// An evaluator over the job's contexts.
+    pub(super) fn eval(&self, status: JobStatus) -> super::contexts::Evaluator<'_> {
+        self.contexts.eval(
+            status,
+            Some(self.dirs.workspace.as_path()),
+            &self.desc.workflow_file,
+        )
+    }
+
+    /// Records and logs an error annotation of the runner.
+    pub(super) fn error(&mut self, message: &str, step: Option<&str>) {
+        self.annotate(Level::Error, "error", message, step);
+    }
+
+    /// Records and logs a warning annotation of the runner.
+    pub(super) fn warning(&mut self, message: &str) {
+        self.annotate(Level::Warning, "warning", message, None);
+    }
+
+    fn annotate(&mut self, level: Level, name: &'static str, message: &str, step: Option<&str>) {
+        self.log.annotation(level, message, None);
+        self.annotations.push(AnnotationRecord {
+            level: name,
+            message: self.masker.mask(message),
+            title: None,
+            file: None,
+            line: None,
+            end_line: None,
+            col: None,
+            end_column: None,
+            step: step.map(str::to_owned),
+        });
+    }
+
+    /// The environment every process of the job starts from: `PATH` (with `GITHUB_PATH`
+    /// entries), `HOME`, `CI`, locale, then `env` (the job's and the step's), then GitHub's
+    /// default variables, which a step cannot override.
+    pub(super) fn process_env(
+        &self,
+        env: &IndexMap<String, String>,
+        action: &str,
+        action_path: Option<&std::path::Path>,
+    ) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        out.insert("PATH".to_owned(), self.base_path.clone());
+        out.insert("HOME".to_owned(), self.dirs.home.display().to_string());
+        out.insert("CI".to_owned(), "true".to_owned());
+        for name in ["LANG", "LC_ALL", "TZ"] {
+            if let Ok(v) = std::env::var(name) {
+                out.insert(name.to_owned(), v);
+            }
+        }
+        for (k, v) in env {
+            out.insert(k.clone(), v.clone());
+        }
+        let original = out.get("PATH").cloned().unwrap_or_default();
+        out.insert("PATH".to_owned(), self.path.path_value(&original));
+        let github = self.contexts.get("github");
+        let g = |key: &str| {
+            github
+                .and_then(|g| g.get(key))
+                .map(|v| v.to_expr_string())
+                .unwrap_or_default()
+        };
+        let runner = self.contexts.get("runner");
+        let r = |key: &str| {
+            runner
+                .and_then(|r| r.get(key))
+                .map(|v| v.to_expr_string())
+                .unwrap_or_default()
+        };
+        let defaults = [
+            ("GITHUB_ACTIONS", "true".to_owned()),
+            ("GITHUB_ACTION", action.to_owned()),
+            ("GITHUB_ACTION_REPOSITORY", String::new()),
+            ("GITHUB_ACTOR", g("actor")),
+            ("GITHUB_ACTOR_ID", g("actor_id")),
+            ("GITHUB_API_URL", g("api_url")),
+            ("GITHUB_BASE_REF", g("base_ref")),
+            ("GITHUB_EVENT_NAME", g("event_name")),
+            ("GITHUB_EVENT_PATH", g("event_path")),
+            ("GITHUB_GRAPHQL_URL", g("graphql_url")),
+            ("GITHUB_HEAD_REF", g("head_ref")),
+            ("GITHUB_JOB", g("job")),
+            ("GITHUB_REF", g("ref")),
+            ("GITHUB_REF_NAME", g("ref_name")),
+            ("GITHUB_REF_PROTECTED", g("ref_protected")),
+            ("GITHUB_REF_TYPE", g("ref_type")),
+            ("GITHUB_REPOSITORY", g("repository")),
+            ("GITHUB_REPOSITORY_ID", g("repository_id")),
+            ("GITHUB_REPOSITORY_OWNER", g("repository_owner")),
+            ("GITHUB_REPOSITORY_OWNER_ID", g("repository_owner_id")),
+            ("GITHUB_RETENTION_DAYS", g("retention_days")),
+            ("GITHUB_RUN_ATTEMPT", g("run_attempt")),
+            ("GITHUB_RUN_ID", g("run_id")),
+            ("GITHUB_RUN_NUMBER", g("run_number")),
+            ("GITHUB_SERVER_URL", g("server_url")),
+            ("GITHUB_SHA", g("sha")),
+            ("GITHUB_TRIGGERING_ACTOR", g("triggering_actor")),
+            ("GITHUB_WORKFLOW", g("workflow")),
+            ("GITHUB_WORKFLOW_REF", g("workflow_ref")),
+            ("GITHUB_WORKFLOW_SHA", g("workflow_sha")),
+            ("GITHUB_WORKSPACE", g("workspace")),
+            ("RUNNER_ARCH", r("arch")),
+            ("RUNNER_ENVIRONMENT", r("environment")),
+            ("RUNNER_NAME", r("name")),
+            ("RUNNER_OS", r("os")),
+            ("RUNNER_TEMP", r("temp")),
+            ("RUNNER_TOOL_CACHE", r("tool_cache")),
+        ];
+        for (k, v) in defaults {
+            out.insert(k.to_owned(), v);
+        }
+        if self.debug {
+            out.insert("RUNNER_DEBUG".to_owned(), "1".to_owned());
+        }
+        if let Some(p) = action_path {
+            out.insert("GITHUB_ACTION_PATH".to_owned(), p.display().to_string());
+        }
+        out
+    }
+
+    /// The job's cancellation for a step that starts now: the job's own while it is not
+    /// cancelled, else the run's second Ctrl-C (a step that runs after a cancellation, such as
+    /// an `always()` step, can still be stopped).
+    pub(super) fn step_cancel(&self) -> CancellationToken {
+        if self.job_cancel.is_cancelled() {
+            self.run_cancel.second.clone()
+        } else {
+            self.job_cancel.clone()
+        }
+    }
+}
+
+/// Why a job could not be prepared.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum PrepareError {
+    #[error(transparent)]
+    Eval(#[from] EvalError),
+    #[error("{0}")]
+    Io(String),
+}

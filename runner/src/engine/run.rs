@@ -1,0 +1,919 @@
+//! A whole run: the policy gate, the plan, the sandbox, then the jobs in `needs` order.
+//!
+//! Jobs whose needs have all finished start at once, up to `--jobs N` at a time (jobs of called
+//! workflows count, the calling job does not). Before a job starts its `if` is evaluated with
+//! GitHub's job-level status: a failed (or, through it, skipped) dependency skips the job unless
+//! its `if` calls `always()`, `failure()` or `cancelled()`. A job that calls a reusable workflow
+//! runs that workflow's jobs with its `with:` and `secrets:` and takes its outputs from the
+//! workflow's `on.workflow_call.outputs`.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use indexmap::IndexMap;
+use serde_json::{json, Value as Json};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use actions_compat::expr::{JobStatus, Value};
+use actions_compat::policy::{self, LintOptions, OutputFormat, RenderOptions};
+use actions_compat::workflow::{CallSecrets, InputType, Job, JobKind, Workflow};
+use hermetic::{select_executor, HostIdentity, Network, SandboxChoice, SandboxConfig};
+
+use super::contexts::{
+    github_context, single_job_strategy, string_map, Contexts, Evaluator, GithubFacts,
+};
+use super::execute::{run_job, JobSetup, RunCancel};
+use super::job::{GivenContexts, JobDescription, Secrets};
+use super::output::LiveLog;
+use super::plan::{plan, Plan, PlanError};
+use super::result::{write_json, Conclusion, JobResult, JobSummary, RunResult};
+use super::workspace::{prepare_job, Owner};
+use super::{repo, SharedMasker};
+
+/// What `hrun exec` asks for.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub repo_root: PathBuf,
+    pub workflow_path: PathBuf,
+    pub job: Option<String>,
+    pub event_name: String,
+    /// The event payload (`--eventpath`), `{}` when none.
+    pub event: Json,
+    pub inputs: IndexMap<String, String>,
+    pub vars: IndexMap<String, String>,
+    pub secrets: Secrets,
+    /// Most jobs at once (at least 1).
+    pub parallel: usize,
+    pub sandbox: SandboxChoice,
+    pub network: Network,
+    /// `--out`; default `.hrun/runs/<run-id>/` under the repository.
+    pub out_dir: Option<PathBuf>,
+    pub color: bool,
+    pub quiet: bool,
+    pub debug: bool,
+    pub cancel_grace: Duration,
+}
+
+/// Why a run could not start (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("the policy gate refused the workflow:\n{0}")]
+    Denied(String),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error("{0}")]
+    Sandbox(String),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+}
+
+/// How a run ended.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    pub conclusion: Conclusion,
+    pub out_dir: PathBuf,
+    pub result: RunResult,
+}
+
+/// The run's shared state, read by every job.
+struct Shared {
+    options: RunOptions,
+    plan: Plan,
+    masker: SharedMasker,
+    live: Arc<LiveLog>,
+    cancel: RunCancel,
+    permits: Arc<Semaphore>,
+    out_dir: PathBuf,
+    work_root: PathBuf,
+    github: Json,
+    sandbox: SandboxChoice,
+    owner: Owner,
+    identity: Option<HostIdentity>,
+    base_path: String,
+    slots: AtomicU64,
+    exclude: Vec<PathBuf>,
+}
+
+/// A job's end as its dependants and callers see it.
+#[derive(Debug, Clone)]
+struct Finished {
+    conclusion: Conclusion,
+    outputs: IndexMap<String, String>,
+    /// Every job result this produced (one, or the called workflow's), by key.
+    summaries: Vec<(String, JobSummary)>,
+}
+
+type Boxed<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// Runs the policy gate on the workflow: `Err` with the findings when it is denied or cannot be
+/// evaluated; the findings (warnings) to print otherwise.
+pub fn policy_gate(workflow_path: &Path) -> Result<Option<String>, StartError> {
+    let report = policy::lint_paths(&[workflow_path.to_path_buf()], &LintOptions::default());
+    let text = report.render_with(OutputFormat::Human, RenderOptions { color: false });
+    if report.exit_code() != 0 {
+        return Err(StartError::Denied(text));
+    }
+    Ok((report.warnings() > 0).then_some(text))
+}
+
+/// Runs a workflow to its end. `cancel` is fired by Ctrl-C.
+pub async fn execute(options: RunOptions, cancel: RunCancel) -> Result<RunReport, StartError> {
+    let started = Instant::now();
+    let live = LiveLog::new(options.color, options.quiet);
+    if let Some(warnings) = policy_gate(&options.workflow_path)? {
+        live.note(warnings.trim_end());
+    }
+    let plan = plan(
+        &options.repo_root,
+        &options.workflow_path,
+        options.job.as_deref(),
+    )?;
+
+    let probe = select_executor(options.sandbox, SandboxConfig::new(Vec::<PathBuf>::new()))
+        .map_err(|e| StartError::Sandbox(e.to_string()))?;
+    let sandbox_name = probe.executor.name();
+    let sandbox = match options.sandbox {
+        SandboxChoice::Auto => SandboxChoice::Namespace,
+        other => other,
+    };
+    if sandbox == SandboxChoice::None {
+        live.note("sandbox: none — steps run directly on this host, as asked (--sandbox none)");
+    } else {
+        let passed: Vec<String> = probe.fallbacks.clone();
+        if passed.is_empty() {
+            live.note(&format!("sandbox: {sandbox_name}"));
+        } else {
+            live.note(&format!("sandbox: {sandbox_name} ({})", passed.join("; ")));
+        }
+    }
+    drop(probe);
+    let runner_is_root = nix_is_root();
+    let (owner, identity) = if sandbox != SandboxChoice::None && runner_is_root {
+        let id = HostIdentity::NOBODY;
+        (Owner::other(id.uid, id.gid), Some(id))
+    } else {
+        (Owner::current(), None)
+    };
+
+    let run_id = run_id();
+    let out_dir = options
+        .out_dir
+        .clone()
+        .unwrap_or_else(|| options.repo_root.join(".hrun").join("runs").join(&run_id));
+    std::fs::create_dir_all(&out_dir).map_err(|source| StartError::Io {
+        what: format!("cannot create {}", out_dir.display()),
+        source,
+    })?;
+    let work_root = std::env::temp_dir().join(format!("hrun-{run_id}"));
+    std::fs::create_dir_all(&work_root).map_err(|source| StartError::Io {
+        what: format!("cannot create {}", work_root.display()),
+        source,
+    })?;
+
+    let masker = SharedMasker::default();
+    for value in options.secrets.0.values() {
+        masker.add_secret(value);
+    }
+    let facts = repo::read(&options.repo_root);
+    let git_ref = facts.git_ref.clone();
+    let ref_name = git_ref
+        .strip_prefix("refs/heads/")
+        .or_else(|| git_ref.strip_prefix("refs/tags/"))
+        .unwrap_or(&git_ref)
+        .to_owned();
+    let ref_type = if git_ref.starts_with("refs/tags/") {
+        "tag"
+    } else {
+        "branch"
+    };
+    let dispatch_inputs = dispatch_inputs(&plan.workflow, &options.inputs);
+    let mut event = options.event.clone();
+    if options.event_name == "workflow_dispatch" {
+        if let Some(e) = event.as_object_mut() {
+            e.entry("inputs")
+                .or_insert_with(|| json!(options.inputs.clone()));
+        }
+    }
+    let workflow_name = plan
+        .workflow
+        .name
+        .as_ref()
+        .map(|n| n.value.clone())
+        .unwrap_or_else(|| plan.workflow.file.clone());
+    let github = github_context(&GithubFacts {
+        event_name: options.event_name.clone(),
+        event,
+        repository: facts.repository.clone(),
+        repository_owner: facts.owner.clone(),
+        sha: facts.sha.clone(),
+        git_ref: git_ref.clone(),
+        ref_name,
+        ref_type: ref_type.to_owned(),
+        actor: std::env::var("USER").unwrap_or_else(|_| "hrun".to_owned()),
+        run_id: run_number(),
+        run_number: "1".to_owned(),
+        workflow: workflow_name.clone(),
+        workflow_ref: format!("{}/{}@{}", facts.repository, plan.workflow.file, git_ref),
+        token: options.secrets.get("GITHUB_TOKEN").unwrap_or("").to_owned(),
+        head_ref: String::new(),
+        base_ref: String::new(),
+    });
+    let base_path = base_path(owner != Owner::current());
+    let exclude = vec![options.repo_root.join(".hrun"), out_dir.clone()];
+    let selected = plan.selected.clone();
+    let workflow = Arc::clone(&plan.workflow);
+    let shared = Arc::new(Shared {
+        permits: Arc::new(Semaphore::new(options.parallel.max(1))),
+        options,
+        plan,
+        masker: masker.clone(),
+        live: Arc::clone(&live),
+        cancel,
+        out_dir: out_dir.clone(),
+        work_root: work_root.clone(),
+        github,
+        sandbox,
+        owner,
+        identity,
+        base_path,
+        slots: AtomicU64::new(0),
+        exclude,
+    });
+    let call = Call {
+        inputs: dispatch_inputs,
+        secrets: shared.options.secrets.clone(),
+        prefix: String::new(),
+    };
+    let jobs = run_workflow(Arc::clone(&shared), workflow, selected, call).await;
+    let _ = std::fs::remove_dir_all(&work_root);
+
+    let conclusion = if jobs.values().any(|f| f.conclusion == Conclusion::Failure) {
+        Conclusion::Failure
+    } else if jobs.values().any(|f| f.conclusion == Conclusion::Cancelled)
+        || shared.cancel.first.is_cancelled()
+    {
+        Conclusion::Cancelled
+    } else {
+        Conclusion::Success
+    };
+    let mut summaries = IndexMap::new();
+    for f in jobs.values() {
+        for (k, s) in &f.summaries {
+            summaries.insert(k.clone(), s.clone());
+        }
+    }
+    let result = RunResult {
+        run_id,
+        workflow: workflow_name,
+        event: shared.options.event_name.clone(),
+        conclusion,
+        sandbox: sandbox_name.to_owned(),
+        duration_ms: started.elapsed().as_millis() as u64,
+        jobs: summaries,
+    };
+    write_json(
+        &out_dir.join("result.json"),
+        &result,
+        "the run result",
+        &masker,
+    )
+    .map_err(|e| StartError::Io {
+        what: "cannot write the run result".to_owned(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    Ok(RunReport {
+        conclusion,
+        out_dir,
+        result,
+    })
+}
+
+/// The `inputs` of a `workflow_dispatch` run: each declared input from `--input` or its default,
+/// typed as declared, then any other `--input`.
+fn dispatch_inputs(workflow: &Workflow, given: &IndexMap<String, String>) -> Json {
+    let mut inputs = serde_json::Map::new();
+    if let Some(dispatch) = &workflow.on.workflow_dispatch {
+        for (name, input) in &dispatch.inputs {
+            let raw = given
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| json!(v))
+                .or_else(|| {
+                    input
+                        .default
+                        .as_ref()
+                        .map(|d| workflow_value_json(&d.value))
+                });
+            let value = match (input.input_type, raw) {
+                (InputType::Boolean, Some(Json::String(s))) => {
+                    json!(s.eq_ignore_ascii_case("true"))
+                }
+                (InputType::Number, Some(Json::String(s))) => s
+                    .trim()
+                    .parse::<f64>()
+                    .map_or(Json::String(s), |n| json!(n)),
+                (InputType::Boolean, None) => json!(false),
+                (_, Some(v)) => v,
+                (_, None) => json!(""),
+            };
+            inputs.insert(name.clone(), value);
+        }
+    }
+    for (k, v) in given {
+        if !inputs.keys().any(|n| n.eq_ignore_ascii_case(k)) {
+            inputs.insert(k.clone(), json!(v));
+        }
+    }
+    Json::Object(inputs)
+}
+
+fn workflow_value_json(v: &actions_compat::workflow::Value) -> Json {
+    use actions_compat::workflow::Value as W;
+    match v {
+        W::Null => Json::Null,
+        W::Bool(b) => json!(b),
+        W::Number(n) => json!(n),
+        W::String(s) => json!(s),
+        W::Sequence(items) => Json::Array(items.iter().map(|i| workflow_value_json_t(i)).collect()),
+        W::Mapping(map) => Json::Object(
+            map.iter()
+                .map(|(k, i)| (k.clone(), workflow_value_json_t(i)))
+                .collect(),
+        ),
+    }
+}
+
+fn workflow_value_json_t(
+    t: &actions_compat::workflow::Templated<actions_compat::workflow::Value>,
+) -> Json {
+    match t.as_literal() {
+        Some(v) => workflow_value_json(v),
+        None => t
+            .as_expression()
+            .map(|e| json!(e.source))
+            .unwrap_or(Json::Null),
+    }
+}
+
+/// What a workflow run at one level is given: its `inputs`, `secrets` and the key prefix of its
+/// jobs.
+#[derive(Debug, Clone)]
+struct Call {
+    inputs: Json,
+    secrets: Secrets,
+    prefix: String,
+}
+
+/// Runs the `selected` jobs of `workflow` in `needs` order; their ends by id.
+fn run_workflow(
+    shared: Arc<Shared>,
+    workflow: Arc<Workflow>,
+    selected: Vec<String>,
+    call: Call,
+) -> Boxed<IndexMap<String, Finished>> {
+    Box::pin(async move {
+        let mut done: IndexMap<String, Finished> = IndexMap::new();
+        let mut pending: Vec<Job> = workflow
+            .jobs
+            .iter()
+            .filter(|j| selected.contains(&j.id.value))
+            .cloned()
+            .collect();
+        let mut running: JoinSet<(String, Finished)> = JoinSet::new();
+        loop {
+            let mut started_any = true;
+            while started_any {
+                started_any = false;
+                let mut i = 0;
+                while i < pending.len() {
+                    let ready = pending
+                        .get(i)
+                        .is_some_and(|j| j.needs.iter().all(|n| done.contains_key(&n.value)));
+                    if !ready {
+                        i += 1;
+                        continue;
+                    }
+                    let job = pending.remove(i);
+                    started_any = true;
+                    match decide(&shared, &workflow, &job, &call, &done) {
+                        Decision::Run(needs) => {
+                            let shared = Arc::clone(&shared);
+                            let workflow = Arc::clone(&workflow);
+                            let call = call.clone();
+                            running.spawn(async move {
+                                let id = job.id.value.clone();
+                                let f = start_job(shared, workflow, job, call, needs).await;
+                                (id, f)
+                            });
+                        }
+                        Decision::Done(f) => {
+                            done.insert(job.id.value.clone(), f);
+                        }
+                    }
+                }
+            }
+            match running.join_next().await {
+                Some(Ok((id, f))) => {
+                    done.insert(id, f);
+                }
+                Some(Err(e)) => {
+                    shared
+                        .live
+                        .note(&format!("hrun: a job's task ended abnormally: {e}"));
+                }
+                None => break,
+            }
+        }
+        // Jobs whose needs never finished (a task ended abnormally) did not run.
+        for job in pending {
+            done.insert(
+                job.id.value.clone(),
+                Finished {
+                    conclusion: Conclusion::Skipped,
+                    outputs: IndexMap::new(),
+                    summaries: Vec::new(),
+                },
+            );
+        }
+        done
+    })
+}
+
+enum Decision {
+    /// Start it, with this `needs` context.
+    Run(Json),
+    /// It does not run.
+    Done(Finished),
+}
+
+/// Evaluates a job's `if` against its needs.
+fn decide(
+    shared: &Shared,
+    workflow: &Workflow,
+    job: &Job,
+    call: &Call,
+    done: &IndexMap<String, Finished>,
+) -> Decision {
+    let key = format!("{}{}", call.prefix, job.id.value);
+    let mut needs = serde_json::Map::new();
+    for n in &job.needs {
+        if let Some(f) = done.get(&n.value) {
+            needs.insert(
+                n.value.clone(),
+                json!({"result": f.conclusion.as_str(), "outputs": f.outputs}),
+            );
+        }
+    }
+    let status = job_status(shared, workflow, job, done);
+    let mut contexts = Contexts::default();
+    contexts.set_json("github", shared.github.clone());
+    contexts.set_json("needs", Json::Object(needs.clone()));
+    contexts.set_json("vars", json!(shared.options.vars));
+    contexts.set_json("inputs", call.inputs.clone());
+    let holds = contexts
+        .eval(status, None, &workflow.file)
+        .condition(&job.condition);
+    let not_run = |conclusion: Conclusion| {
+        let summary = JobSummary {
+            conclusion,
+            outputs: IndexMap::new(),
+            result: String::new(),
+        };
+        Decision::Done(Finished {
+            conclusion,
+            outputs: IndexMap::new(),
+            summaries: vec![(key.clone(), summary)],
+        })
+    };
+    match holds {
+        Ok(true) => Decision::Run(Json::Object(needs)),
+        Ok(false) => {
+            let conclusion = if status == JobStatus::Cancelled {
+                Conclusion::Cancelled
+            } else {
+                Conclusion::Skipped
+            };
+            shared.live.note(&format!(
+                "[{key}] ○ job {} ({})",
+                job.id.value,
+                conclusion.as_str()
+            ));
+            not_run(conclusion)
+        }
+        Err(e) => {
+            shared.live.note(&format!("[{key}] ✗ {e}"));
+            not_run(Conclusion::Failure)
+        }
+    }
+}
+
+/// The status a job's `if` sees: cancelled, a dependency (direct or not) failed, a direct
+/// dependency did not succeed, or all succeeded.
+fn job_status(
+    shared: &Shared,
+    workflow: &Workflow,
+    job: &Job,
+    done: &IndexMap<String, Finished>,
+) -> JobStatus {
+    if shared.cancel.first.is_cancelled() {
+        return JobStatus::Cancelled;
+    }
+    let mut seen = BTreeSet::new();
+    let mut todo: Vec<String> = job.needs.iter().map(|n| n.value.clone()).collect();
+    let mut failed = false;
+    while let Some(id) = todo.pop() {
+        if !seen.insert(id.clone()) {
+            continue;
+        }
+        if done
+            .get(&id)
+            .is_some_and(|f| f.conclusion == Conclusion::Failure)
+        {
+            failed = true;
+        }
+        if let Some(j) = workflow.jobs.iter().find(|j| j.id.value == id) {
+            todo.extend(j.needs.iter().map(|n| n.value.clone()));
+        }
+    }
+    let all_succeeded = job.needs.iter().all(|n| {
+        done.get(&n.value)
+            .is_some_and(|f| f.conclusion == Conclusion::Success)
+    });
+    if failed {
+        JobStatus::Failure
+    } else if all_succeeded {
+        JobStatus::Success
+    } else {
+        JobStatus::NeedsSkipped
+    }
+}
+
+async fn start_job(
+    shared: Arc<Shared>,
+    workflow: Arc<Workflow>,
+    job: Job,
+    call: Call,
+    needs: Json,
+) -> Finished {
+    let key = format!("{}{}", call.prefix, job.id.value);
+    match &job.kind {
+        JobKind::Runner(runner) => {
+            let Ok(_permit) = Arc::clone(&shared.permits).acquire_owned().await else {
+                return failed(&key);
+            };
+            let given = GivenContexts {
+                github: shared.github.clone(),
+                inputs: call.inputs.clone(),
+                vars: json!(shared.options.vars),
+                needs,
+                matrix: Json::Null,
+                strategy: single_job_strategy(),
+                secrets: call.secrets.clone(),
+            };
+            let desc =
+                JobDescription::from_workflow_job(key.clone(), &workflow, &job, runner, given);
+            run_runner_job(&shared, desc).await
+        }
+        JobKind::Reusable(reusable) => {
+            let path = match &reusable.workflow {
+                actions_compat::workflow::UsesRef::Local { path } => path.clone(),
+                _ => return failed(&key),
+            };
+            let Some(callee) = shared.plan.called.get(&path).cloned() else {
+                return failed(&key);
+            };
+            let mut contexts = Contexts::default();
+            contexts.set_json("github", shared.github.clone());
+            contexts.set_json("needs", needs);
+            contexts.set_json("vars", json!(shared.options.vars));
+            contexts.set_json("inputs", call.inputs.clone());
+            contexts.set("secrets", string_map(&call.secrets.0));
+            contexts.set_json("matrix", Json::Null);
+            contexts.set_json("strategy", single_job_strategy());
+            let ev = contexts.eval(JobStatus::Success, None, &workflow.file);
+            let inputs = match call_inputs(&ev, reusable, &callee) {
+                Ok(i) => i,
+                Err(e) => {
+                    shared.live.note(&format!("[{key}] ✗ {e}"));
+                    return failed(&key);
+                }
+            };
+            let secrets = match &reusable.secrets {
+                Some(CallSecrets::Inherit(_)) => call.secrets.clone(),
+                Some(CallSecrets::Map(map)) => {
+                    let mut s = IndexMap::new();
+                    for (name, v) in map {
+                        match ev.value(v) {
+                            Ok(v) => {
+                                s.insert(name.clone(), v.to_expr_string());
+                            }
+                            Err(e) => {
+                                shared.live.note(&format!("[{key}] ✗ {e}"));
+                                return failed(&key);
+                            }
+                        }
+                    }
+                    Secrets(s)
+                }
+                None => Secrets::default(),
+            };
+            let all: Vec<String> = callee.jobs.iter().map(|j| j.id.value.clone()).collect();
+            let inner_call = Call {
+                inputs: inputs.clone(),
+                secrets,
+                prefix: format!("{key}/"),
+            };
+            let inner =
+                run_workflow(Arc::clone(&shared), Arc::clone(&callee), all, inner_call).await;
+            let conclusion = if inner.values().any(|f| f.conclusion == Conclusion::Failure) {
+                Conclusion::Failure
+            } else if inner
+                .values()
+                .any(|f| f.conclusion == Conclusion::Cancelled)
+            {
+                Conclusion::Cancelled
+            } else {
+                Conclusion::Success
+            };
+            let mut jobs = serde_json::Map::new();
+            for (id, f) in &inner {
+                jobs.insert(
+                    id.clone(),
+                    json!({"result": f.conclusion.as_str(), "outputs": f.outputs}),
+                );
+            }
+            let mut out_contexts = Contexts::default();
+            out_contexts.set_json("github", shared.github.clone());
+            out_contexts.set_json("inputs", inputs);
+            out_contexts.set_json("vars", json!(shared.options.vars));
+            out_contexts.set_json("jobs", Json::Object(jobs));
+            let ev = out_contexts.eval(JobStatus::Success, None, &callee.file);
+            let mut outputs = IndexMap::new();
+            if let Some(trigger) = &callee.on.workflow_call {
+                for (name, out) in &trigger.outputs {
+                    match ev.string(&out.value) {
+                        Ok(v) => {
+                            outputs.insert(name.clone(), v);
+                        }
+                        Err(e) => shared.live.note(&format!("[{key}] ✗ {e}")),
+                    }
+                }
+            }
+            let mut summaries: Vec<(String, JobSummary)> = Vec::new();
+            for f in inner.values() {
+                summaries.extend(f.summaries.iter().cloned());
+            }
+            let masked: IndexMap<String, String> = outputs
+                .iter()
+                .map(|(k, v)| (k.clone(), shared.masker.mask(v)))
+                .collect();
+            summaries.push((
+                key.clone(),
+                JobSummary {
+                    conclusion,
+                    outputs: masked,
+                    result: String::new(),
+                },
+            ));
+            Finished {
+                conclusion,
+                outputs,
+                summaries,
+            }
+        }
+    }
+}
+
+/// The `inputs` of a called workflow: `with:` typed as the callee declares, or the defaults.
+fn call_inputs(
+    ev: &Evaluator<'_>,
+    call: &actions_compat::workflow::ReusableWorkflowCall,
+    callee: &Workflow,
+) -> Result<Json, super::contexts::EvalError> {
+    let mut inputs = serde_json::Map::new();
+    let Some(trigger) = &callee.on.workflow_call else {
+        return Ok(Json::Object(inputs));
+    };
+    for (name, input) in &trigger.inputs {
+        let given = call
+            .with
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| ev.value(v))
+            .transpose()?;
+        let value = match given {
+            Some(v) => Some(v),
+            None => input.default.as_ref().map(|d| ev.value(d)).transpose()?,
+        };
+        let typed = match (input.input_type, value) {
+            (InputType::Boolean, Some(Value::String(s))) => json!(s.eq_ignore_ascii_case("true")),
+            (InputType::Boolean, Some(v)) => json!(v.is_truthy()),
+            (InputType::Boolean, None) => json!(false),
+            (InputType::Number, Some(Value::String(s))) => {
+                s.trim().parse::<f64>().map_or(json!(s), |n| json!(n))
+            }
+            (InputType::Number, Some(v)) => v.to_json(),
+            (InputType::Number, None) => json!(0),
+            (_, Some(v)) => json!(v.to_expr_string()),
+            (_, None) => json!(""),
+        };
+        inputs.insert(name.clone(), typed);
+    }
+    Ok(Json::Object(inputs))
+}
+
+fn failed(key: &str) -> Finished {
+    Finished {
+        conclusion: Conclusion::Failure,
+        outputs: IndexMap::new(),
+        summaries: vec![(
+            key.to_owned(),
+            JobSummary {
+                conclusion: Conclusion::Failure,
+                outputs: IndexMap::new(),
+                result: String::new(),
+            },
+        )],
+    }
+}
+
+/// Prepares a job's directories and executor, runs it, and reports its end.
+async fn run_runner_job(shared: &Shared, desc: JobDescription) -> Finished {
+    let key = desc.key.clone();
+    let out_rel = format!("jobs/{key}");
+    let out_dir = shared.out_dir.join(&out_rel);
+    let slot = shared.slots.fetch_add(1, Ordering::SeqCst).to_string();
+    let dirs = match prepare_job(
+        &shared.work_root,
+        &slot,
+        &shared.plan.repo_root,
+        &shared.exclude,
+        shared.owner,
+    ) {
+        Ok(d) => d,
+        Err(e) => {
+            shared.live.note(&format!(
+                "[{key}] ✗ cannot prepare the job's directories: {e}"
+            ));
+            return failed(&key);
+        }
+    };
+    let config = SandboxConfig {
+        writable: dirs.writable(),
+        read_only: Vec::new(),
+        tmp_dir: Some(dirs.tmp.clone()),
+        network: shared.options.network,
+        hostname: hermetic_hostname(),
+        identity: shared.identity,
+    };
+    let executor = match select_executor(shared.sandbox, config) {
+        Ok(s) => s.executor,
+        Err(e) => {
+            shared
+                .live
+                .note(&format!("[{key}] ✗ cannot start the sandbox: {e}"));
+            let _ = std::fs::remove_dir_all(&dirs.root);
+            return failed(&key);
+        }
+    };
+    let setup = JobSetup {
+        desc,
+        executor,
+        dirs,
+        owner: shared.owner,
+        masker: shared.masker.clone(),
+        live: Arc::clone(&shared.live),
+        out_dir,
+        out_rel: out_rel.clone(),
+        cancel: shared.cancel.clone(),
+        debug: shared.options.debug,
+        base_path: shared.base_path.clone(),
+        runner_name: "hrun".to_owned(),
+        cancel_grace: shared.options.cancel_grace,
+    };
+    let ended = run_job(setup).await;
+    let summary = JobSummary {
+        conclusion: ended.result.conclusion,
+        outputs: ended.result.outputs.clone(),
+        result: format!("{out_rel}/result.json"),
+    };
+    let JobResult { .. } = ended.result;
+    Finished {
+        conclusion: ended.conclusion,
+        outputs: ended.outputs,
+        summaries: vec![(key, summary)],
+    }
+}
+
+fn hermetic_hostname() -> String {
+    hermetic::SandboxConfig::new(Vec::<PathBuf>::new()).hostname
+}
+
+fn nix_is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// `PATH` for steps: the runner's, without the directories another identity cannot search
+/// when steps run as one (they would only hide programs found further on).
+fn base_path(other_identity: bool) -> String {
+    let path = std::env::var("PATH")
+        .unwrap_or_else(|_| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+    if !other_identity {
+        return path;
+    }
+    path.split(':')
+        .filter(|d| !d.is_empty() && searchable_by_others(Path::new(d)))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+fn searchable_by_others(dir: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    dir.is_absolute()
+        && dir.ancestors().all(|d| {
+            std::fs::metadata(d).is_ok_and(|m| m.is_dir() && m.permissions().mode() & 0o001 != 0)
+        })
+}
+
+/// `YYYYMMDD-HHMMSS-<pid>` in UTC.
+pub fn run_id() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (y, mo, d, h, mi, s) = civil(secs);
+    format!(
+        "{y:04}{mo:02}{d:02}-{h:02}{mi:02}{s:02}-{}",
+        std::process::id()
+    )
+}
+
+fn run_number() -> String {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+        .to_string()
+}
+
+/// Seconds since the epoch as UTC date and time (Howard Hinnant's days-to-civil algorithm).
+fn civil(secs: u64) -> (i64, u32, u32, u32, u32, u32) {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (
+        year,
+        month,
+        day,
+        (rem / 3600) as u32,
+        ((rem / 60) % 60) as u32,
+        (rem % 60) as u32,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates_match_known_days() {
+        assert_eq!(civil(0), (1970, 1, 1, 0, 0, 0));
+        assert_eq!(civil(951_782_400), (2000, 2, 29, 0, 0, 0));
+        assert_eq!(civil(1_700_000_000), (2023, 11, 14, 22, 13, 20));
+    }
+
+    #[test]
+    fn dispatch_inputs_are_typed_and_defaulted() {
+        let wf = actions_compat::workflow::parse(
+            "on:\n  workflow_dispatch:\n    inputs:\n      flag:\n        type: boolean\n        default: true\n      n:\n        type: number\n      s:\n        default: hi\njobs:\n  a:\n    runs-on: x\n    steps: [{run: 'true'}]\n",
+            "ci.yml",
+        )
+        .unwrap();
+        let mut given = IndexMap::new();
+        given.insert("n".to_owned(), "3".to_owned());
+        let inputs = dispatch_inputs(&wf, &given);
+        assert_eq!(inputs, json!({"flag": true, "n": 3.0, "s": "hi"}));
+    }
+
+    #[test]
+    fn root_path_keeps_only_world_searchable_directories() {
+        assert!(searchable_by_others(Path::new("/usr/bin")));
+        assert!(!searchable_by_others(Path::new("relative")));
+    }
+}
