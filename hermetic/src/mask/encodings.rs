@@ -23,8 +23,9 @@
 /// Shortest trimmed base64 form registered, in characters (36 bits: rare by chance).
 pub const MIN_TRIMMED_BASE64: usize = 6;
 
-/// Every encoded form of `value` (the value itself not included; duplicates possible).
-pub(crate) fn encoded_forms(value: &str) -> Vec<String> {
+/// Every encoded form of `value` (the value itself not included; duplicates possible). Public so
+/// that tests elsewhere can check that none of them leaks; never log what it returns.
+pub fn encoded_forms(value: &str) -> Vec<String> {
     let bytes = value.as_bytes();
     let mut forms = Vec::with_capacity(16);
     for shift in 0..3 {

@@ -1,0 +1,332 @@
+//! `hrun exec` end to end: one small workflow per semantic under `tests/workflows/<name>/`, run by
+//! the built binary, checked against its `expected.json`.
+//!
+//! A case directory holds `workflow.yml` (copied to `.github/workflows/workflow.yml` of a fresh
+//! repository), optionally `files/` (copied to the repository's root: actions, called workflows,
+//! scripts) and `expected.json`:
+//!
+//! ```json
+//! {
+//!   "args": ["--input", "x=1"],
+//!   "sandboxes": ["namespace", "none"],
+//!   "exit": 0,
+//!   "jobs": {"a": {"conclusion": "success", "outputs": {"v": "1"},
+//!            "steps": {"s": {"outcome": "failure", "conclusion": "success", "outputs": {}}}}},
+//!   "log": {"a": ["a line of jobs/a/log.txt contains this"]},
+//!   "log_absent": {"a": ["no line contains this"]},
+//!   "stderr": ["stderr contains this"]
+//! }
+//! ```
+//!
+//! `sandboxes` defaults to `["namespace"]`. Where the namespace sandbox does not work on the
+//! host, its runs are skipped with a printed `SKIP` line.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+fn cases_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/workflows")
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// Why the namespace sandbox cannot run here, or `None` when it can.
+fn namespace_unavailable() -> Option<String> {
+    static PROBE: OnceLock<Option<String>> = OnceLock::new();
+    PROBE
+        .get_or_init(|| {
+            let repo = tempfile::tempdir().expect("temp dir");
+            let wf = repo.path().join(".github/workflows");
+            std::fs::create_dir_all(&wf).expect("mkdir");
+            std::fs::write(
+                wf.join("probe.yml"),
+                "on: push\njobs:\n  probe:\n    runs-on: x\n    steps:\n      - run: 'true'\n",
+            )
+            .expect("write");
+            let out = hrun(
+                repo.path(),
+                &[
+                    "exec",
+                    ".github/workflows/probe.yml",
+                    "--sandbox",
+                    "namespace",
+                    "--quiet",
+                ],
+            );
+            match out.status.code() {
+                Some(0) => None,
+                _ => Some(String::from_utf8_lossy(&out.stderr).trim().to_owned()),
+            }
+        })
+        .clone()
+}
+
+fn hrun(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hrun"))
+        .args(args)
+        .current_dir(cwd)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("hrun runs")
+}
+
+/// A finished run of a case.
+struct Run {
+    output: Output,
+    out_dir: PathBuf,
+    _repo: tempfile::TempDir,
+}
+
+/// Runs case `name` with `sandbox`; `None` when that sandbox is unavailable (after printing
+/// `SKIP`).
+fn run_case(name: &str, sandbox: &str, extra: &[&str]) -> Option<Run> {
+    if sandbox == "namespace" {
+        if let Some(reason) = namespace_unavailable() {
+            println!("SKIP exec_workflows::{name} (namespace): {reason}");
+            return None;
+        }
+    }
+    let case = cases_dir().join(name);
+    let repo = tempfile::tempdir().expect("temp dir");
+    if case.join("files").is_dir() {
+        copy_dir(&case.join("files"), repo.path());
+    }
+    let wf_dir = repo.path().join(".github/workflows");
+    std::fs::create_dir_all(&wf_dir).expect("mkdir");
+    std::fs::copy(case.join("workflow.yml"), wf_dir.join("workflow.yml")).expect("copy workflow");
+    let out_dir = repo.path().join("out");
+    let expected = expected(name);
+    let mut args: Vec<String> = vec![
+        "exec".into(),
+        ".github/workflows/workflow.yml".into(),
+        "--sandbox".into(),
+        sandbox.into(),
+        "--out".into(),
+        out_dir.display().to_string(),
+        "--color".into(),
+        "never".into(),
+        "--cancel-grace".into(),
+        "1".into(),
+    ];
+    if let Some(a) = expected.get("args").and_then(Value::as_array) {
+        args.extend(a.iter().filter_map(Value::as_str).map(str::to_owned));
+    }
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let output = hrun(repo.path(), &refs);
+    Some(Run {
+        output,
+        out_dir,
+        _repo: repo,
+    })
+}
+
+fn expected(name: &str) -> Value {
+    let text = std::fs::read_to_string(cases_dir().join(name).join("expected.json"))
+        .expect("expected.json");
+    serde_json::from_str(&text).expect("expected.json is JSON")
+}
+
+fn read_json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_json::from_str(&text).expect("result is JSON")
+}
+
+/// Checks a run against the case's `expected.json`; panics with the run's output on a mismatch.
+fn check(name: &str, sandbox: &str, run: &Run) {
+    let expected = expected(name);
+    let stdout = String::from_utf8_lossy(&run.output.stdout);
+    let stderr = String::from_utf8_lossy(&run.output.stderr);
+    let context = format!("case {name} ({sandbox})\n--- stdout\n{stdout}\n--- stderr\n{stderr}");
+    let exit = expected.get("exit").and_then(Value::as_i64).unwrap_or(0);
+    assert_eq!(
+        run.output.status.code().map(i64::from),
+        Some(exit),
+        "exit code\n{context}"
+    );
+    if let Some(lines) = expected.get("stderr").and_then(Value::as_array) {
+        for l in lines.iter().filter_map(Value::as_str) {
+            assert!(stderr.contains(l), "stderr lacks {l:?}\n{context}");
+        }
+    }
+    let Some(jobs) = expected.get("jobs").and_then(Value::as_object) else {
+        return;
+    };
+    let run_result = read_json(&run.out_dir.join("result.json"));
+    for (key, want) in jobs {
+        let got = &run_result["jobs"][key];
+        assert!(
+            !got.is_null(),
+            "job {key} missing from result.json\n{context}"
+        );
+        if let Some(c) = want.get("conclusion") {
+            assert_eq!(&got["conclusion"], c, "conclusion of {key}\n{context}");
+        }
+        if let Some(o) = want.get("outputs") {
+            assert_eq!(&got["outputs"], o, "outputs of {key}\n{context}");
+        }
+        if let Some(steps) = want.get("steps").and_then(Value::as_object) {
+            let job = read_json(&run.out_dir.join(format!("jobs/{key}/result.json")));
+            let all = job["steps"].as_array().cloned().unwrap_or_default();
+            for (id, want_step) in steps {
+                let step = all
+                    .iter()
+                    .find(|s| s["id"] == Value::String(id.clone()))
+                    .unwrap_or_else(|| panic!("step {id} of {key} missing\n{context}"));
+                for field in ["outcome", "conclusion", "outputs", "timed_out", "exit_code"] {
+                    if let Some(v) = want_step.get(field) {
+                        assert_eq!(&step[field], v, "{field} of step {id} of {key}\n{context}");
+                    }
+                }
+            }
+        }
+    }
+    for (field, present) in [("log", true), ("log_absent", false)] {
+        let Some(logs) = expected.get(field).and_then(Value::as_object) else {
+            continue;
+        };
+        for (key, lines) in logs {
+            let path = run.out_dir.join(format!("jobs/{key}/log.txt"));
+            let log = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("cannot read {}: {e}\n{context}", path.display()));
+            for l in lines
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
+                let found = log.lines().any(|line| line.contains(l));
+                assert_eq!(
+                    found,
+                    present,
+                    "log of {key} {} {l:?}\n--- log\n{log}\n{context}",
+                    if present { "lacks" } else { "has" }
+                );
+            }
+        }
+    }
+}
+
+/// Runs case `name` with each sandbox its `expected.json` names and checks it.
+fn case(name: &str) {
+    let expected = expected(name);
+    let sandboxes: Vec<String> = expected
+        .get("sandboxes")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_else(|| vec!["namespace".to_owned()]);
+    for sandbox in sandboxes {
+        if let Some(run) = run_case(name, &sandbox, &[]) {
+            check(name, &sandbox, &run);
+        }
+    }
+}
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+macro_rules! cases {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                case(stringify!($name));
+            }
+        )*
+
+        #[test]
+        fn every_case_directory_has_a_test() {
+            let known = [$(stringify!($name)),*, "secret_masking"];
+            for entry in std::fs::read_dir(cases_dir()).expect("cases") {
+                let name = entry.expect("entry").file_name().to_string_lossy().into_owned();
+                assert!(known.contains(&name.as_str()), "no test runs case {name}");
+            }
+        }
+    };
+}
+
+cases!(
+    needs_outputs,
+    env_precedence,
+    github_output_heredoc,
+    github_env_path,
+    status_functions,
+    job_status_functions,
+    continue_on_error,
+    step_timeout,
+    composite_action,
+    node_action,
+    policy_denied,
+    docker_action_refused,
+    reusable_workflow,
+    shells,
+    workflow_commands,
+);
+
+/// The secret used by the masking case.
+const SECRET: &str = "Sup3r s3cret/value+&<q>\"'%42";
+
+#[test]
+fn secret_masking() {
+    for sandbox in ["namespace", "none"] {
+        let secret_arg = format!("MY_SECRET={SECRET}");
+        let Some(run) = run_case("secret_masking", sandbox, &["--secret", &secret_arg]) else {
+            continue;
+        };
+        check("secret_masking", sandbox, &run);
+        let mut forms: Vec<String> = hermetic::mask::encodings::encoded_forms(SECRET);
+        forms.push(SECRET.to_owned());
+        let files = files_under(&run.out_dir);
+        assert!(
+            files.len() >= 4,
+            "expected logs and results, found {files:?}"
+        );
+        for file in files {
+            let bytes = std::fs::read(&file).expect("read");
+            let text = String::from_utf8_lossy(&bytes);
+            for form in &forms {
+                assert!(
+                    !text.contains(form.as_str()),
+                    "{} reveals the secret as {form:?}:\n{text}",
+                    file.display()
+                );
+            }
+        }
+        let log = std::fs::read_to_string(run.out_dir.join("jobs/leak/log.txt")).expect("log");
+        assert!(log.matches("***").count() >= 6, "{log}");
+    }
+}
