@@ -343,7 +343,7 @@ fn workflow_value_json(v: &actions_compat::workflow::Value) -> Json {
         W::Bool(b) => json!(b),
         W::Number(n) => json!(n),
         W::String(s) => json!(s),
-        W::Sequence(items) => Json::Array(items.iter().map(|i| workflow_value_json_t(i)).collect()),
+        W::Sequence(items) => Json::Array(items.iter().map(workflow_value_json_t).collect()),
         W::Mapping(map) => Json::Object(
             map.iter()
                 .map(|(k, i)| (k.clone(), workflow_value_json_t(i)))

@@ -116,7 +116,7 @@ pub fn copy_tree(src: &Path, dst: &Path, exclude: &[PathBuf], owner: Owner) -> i
         for entry in std::fs::read_dir(&from)? {
             let entry = entry?;
             let source = entry.path();
-            if exclude.iter().any(|e| *e == source) {
+            if exclude.contains(&source) {
                 continue;
             }
             let target = to.join(entry.file_name());
