@@ -14,7 +14,8 @@
 //!            "steps": {"s": {"outcome": "failure", "conclusion": "success", "outputs": {}}}}},
 //!   "log": {"a": ["a line of jobs/a/log.txt contains this"]},
 //!   "log_absent": {"a": ["no line contains this"]},
-//!   "stderr": ["stderr contains this"]
+//!   "stderr": ["stderr contains this"],
+//!   "sigint_after_ms": 3000
 //! }
 //! ```
 //!
@@ -84,6 +85,23 @@ fn hrun(cwd: &Path, args: &[&str]) -> Output {
         .expect("hrun runs")
 }
 
+/// Runs `hrun` and sends it SIGINT (Ctrl-C) after `ms` milliseconds.
+fn interrupted(cwd: &Path, args: &[String], ms: u64) -> Output {
+    let child = Command::new(env!("CARGO_BIN_EXE_hrun"))
+        .args(args)
+        .current_dir(cwd)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("hrun starts");
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    let pid = i32::try_from(child.id()).expect("pid");
+    // SAFETY: kill(2) with a pid we started and still own (not yet waited for).
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    child.wait_with_output().expect("hrun ends")
+}
+
 /// A finished run of a case.
 struct Run {
     output: Output,
@@ -126,8 +144,13 @@ fn run_case(name: &str, sandbox: &str, extra: &[&str]) -> Option<Run> {
         args.extend(a.iter().filter_map(Value::as_str).map(str::to_owned));
     }
     args.extend(extra.iter().map(|s| (*s).to_owned()));
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let output = hrun(repo.path(), &refs);
+    let output = match expected.get("sigint_after_ms").and_then(Value::as_u64) {
+        Some(ms) => interrupted(repo.path(), &args, ms),
+        None => {
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            hrun(repo.path(), &refs)
+        }
+    };
     Some(Run {
         output,
         out_dir,
@@ -295,6 +318,8 @@ cases!(
     reusable_workflow,
     shells,
     workflow_commands,
+    cancellation,
+    job_timeout,
 );
 
 /// The secret used by the masking case.

@@ -171,7 +171,13 @@ pub async fn run_job(setup: JobSetup) -> JobEnded {
     contexts.set_json("env", json!({}));
     contexts.set_json("steps", json!({}));
 
-    let job_cancel = setup.cancel.first.child_token();
+    // A job that starts after the run was cancelled (its `if` holds with `cancelled()`) runs
+    // its steps normally, as on GitHub; only the second Ctrl-C stops it.
+    let job_cancel = if setup.cancel.first.is_cancelled() {
+        setup.cancel.second.child_token()
+    } else {
+        setup.cancel.first.child_token()
+    };
     let mut run = JobRun {
         desc: setup.desc,
         executor: setup.executor,

@@ -473,7 +473,7 @@ fn decide(
             );
         }
     }
-    let status = job_status(shared, workflow, job, done);
+    let status = job_status(shared.cancel.first.is_cancelled(), workflow, job, done);
     let mut contexts = Contexts::default();
     contexts.set_json("github", shared.github.clone());
     contexts.set_json("needs", Json::Object(needs.clone()));
@@ -519,12 +519,12 @@ fn decide(
 /// The status a job's `if` sees: cancelled, a dependency (direct or not) failed, a direct
 /// dependency did not succeed, or all succeeded.
 fn job_status(
-    shared: &Shared,
+    cancelled: bool,
     workflow: &Workflow,
     job: &Job,
     done: &IndexMap<String, Finished>,
 ) -> JobStatus {
-    if shared.cancel.first.is_cancelled() {
+    if cancelled {
         return JobStatus::Cancelled;
     }
     let mut seen = BTreeSet::new();
@@ -909,6 +909,33 @@ mod tests {
         given.insert("n".to_owned(), "3".to_owned());
         let inputs = dispatch_inputs(&wf, &given);
         assert_eq!(inputs, json!({"flag": true, "n": 3.0, "s": "hi"}));
+    }
+
+    fn finished(conclusion: Conclusion) -> Finished {
+        Finished {
+            conclusion,
+            outputs: IndexMap::new(),
+            summaries: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn job_status_sees_failures_through_skipped_jobs() {
+        let wf = actions_compat::workflow::parse(
+            "on: push\njobs:\n  a:\n    runs-on: x\n    steps: [{run: 'true'}]\n  b:\n    needs: a\n    runs-on: x\n    steps: [{run: 'true'}]\n  c:\n    needs: b\n    runs-on: x\n    steps: [{run: 'true'}]\n",
+            "ci.yml",
+        )
+        .unwrap();
+        let c = &wf.jobs[2];
+        let mut done = IndexMap::new();
+        done.insert("a".to_owned(), finished(Conclusion::Failure));
+        done.insert("b".to_owned(), finished(Conclusion::Skipped));
+        assert_eq!(job_status(false, &wf, c, &done), JobStatus::Failure);
+        done.insert("a".to_owned(), finished(Conclusion::Success));
+        assert_eq!(job_status(false, &wf, c, &done), JobStatus::NeedsSkipped);
+        done.insert("b".to_owned(), finished(Conclusion::Success));
+        assert_eq!(job_status(false, &wf, c, &done), JobStatus::Success);
+        assert_eq!(job_status(true, &wf, c, &done), JobStatus::Cancelled);
     }
 
     #[test]

@@ -133,6 +133,13 @@ impl JobRun {
         };
         self.contexts.set("inputs", inputs);
         self.contexts.set("env", string_map(env));
+        let status = match self.status_now(scope.failed) {
+            JobStatus::Cancelled => "cancelled",
+            JobStatus::Failure => "failure",
+            _ => "success",
+        };
+        self.contexts
+            .set_json("job", json!({"status": status, "services": {}}));
         let path = scope
             .action_dir
             .as_ref()
