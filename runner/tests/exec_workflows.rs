@@ -320,7 +320,43 @@ cases!(
     workflow_commands,
     cancellation,
     job_timeout,
+    event_and_inputs,
+    job_selection,
 );
+
+#[test]
+fn job_selection_runs_nothing_else() {
+    let Some(run) = run_case("job_selection", "none", &[]) else {
+        return;
+    };
+    let result = read_json(&run.out_dir.join("result.json"));
+    assert!(result["jobs"]["unrelated"].is_null(), "{result}");
+}
+
+#[test]
+fn lists_workflows_and_jobs_without_a_workflow_argument() {
+    let case = cases_dir().join("needs_outputs");
+    let repo = tempfile::tempdir().expect("temp dir");
+    let wf_dir = repo.path().join(".github/workflows");
+    std::fs::create_dir_all(&wf_dir).expect("mkdir");
+    std::fs::copy(case.join("workflow.yml"), wf_dir.join("ci.yml")).expect("copy");
+    let out = hrun(repo.path(), &["exec"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains(".github/workflows/ci.yml"), "{text}");
+    assert!(text.contains("  last  (needs: first, second)"), "{text}");
+}
+
+#[test]
+fn sandbox_none_must_be_asked_for_and_says_so() {
+    let Some(run) = run_case("needs_outputs", "none", &[]) else {
+        return;
+    };
+    let stdout = String::from_utf8_lossy(&run.output.stdout);
+    assert!(stdout.contains("sandbox: none"), "{stdout}");
+    let result = read_json(&run.out_dir.join("jobs/first/result.json"));
+    assert_eq!(result["sandbox"], "none");
+}
 
 /// The secret used by the masking case.
 const SECRET: &str = "Sup3r s3cret/value+&<q>\"'%42";
