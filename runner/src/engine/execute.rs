@@ -6,7 +6,6 @@
 //! whose `if` holds with `cancelled()` (`always()`, `cancelled()`) run after that; a second
 //! Ctrl-C stops those too.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -503,94 +502,6 @@ impl JobRun {
             end_column: None,
             step: step.map(str::to_owned),
         });
-    }
-
-    /// The environment every process of the job starts from: `PATH` (with `GITHUB_PATH`
-    /// entries), `HOME`, `CI`, locale, then `env` (the job's and the step's), then GitHub's
-    /// default variables, which a step cannot override.
-    pub(super) fn process_env(
-        &self,
-        env: &IndexMap<String, String>,
-        action: &str,
-        action_path: Option<&std::path::Path>,
-    ) -> BTreeMap<String, String> {
-        let mut out = BTreeMap::new();
-        out.insert("PATH".to_owned(), self.base_path.clone());
-        out.insert("HOME".to_owned(), self.dirs.home.display().to_string());
-        out.insert("CI".to_owned(), "true".to_owned());
-        for name in ["LANG", "LC_ALL", "TZ"] {
-            if let Ok(v) = std::env::var(name) {
-                out.insert(name.to_owned(), v);
-            }
-        }
-        for (k, v) in env {
-            out.insert(k.clone(), v.clone());
-        }
-        let original = out.get("PATH").cloned().unwrap_or_default();
-        out.insert("PATH".to_owned(), self.path.path_value(&original));
-        let github = self.contexts.get("github");
-        let g = |key: &str| {
-            github
-                .and_then(|g| g.get(key))
-                .map(|v| v.to_expr_string())
-                .unwrap_or_default()
-        };
-        let runner = self.contexts.get("runner");
-        let r = |key: &str| {
-            runner
-                .and_then(|r| r.get(key))
-                .map(|v| v.to_expr_string())
-                .unwrap_or_default()
-        };
-        let defaults = [
-            ("GITHUB_ACTIONS", "true".to_owned()),
-            ("GITHUB_ACTION", action.to_owned()),
-            ("GITHUB_ACTION_REPOSITORY", String::new()),
-            ("GITHUB_ACTOR", g("actor")),
-            ("GITHUB_ACTOR_ID", g("actor_id")),
-            ("GITHUB_API_URL", g("api_url")),
-            ("GITHUB_BASE_REF", g("base_ref")),
-            ("GITHUB_EVENT_NAME", g("event_name")),
-            ("GITHUB_EVENT_PATH", g("event_path")),
-            ("GITHUB_GRAPHQL_URL", g("graphql_url")),
-            ("GITHUB_HEAD_REF", g("head_ref")),
-            ("GITHUB_JOB", g("job")),
-            ("GITHUB_REF", g("ref")),
-            ("GITHUB_REF_NAME", g("ref_name")),
-            ("GITHUB_REF_PROTECTED", g("ref_protected")),
-            ("GITHUB_REF_TYPE", g("ref_type")),
-            ("GITHUB_REPOSITORY", g("repository")),
-            ("GITHUB_REPOSITORY_ID", g("repository_id")),
-            ("GITHUB_REPOSITORY_OWNER", g("repository_owner")),
-            ("GITHUB_REPOSITORY_OWNER_ID", g("repository_owner_id")),
-            ("GITHUB_RETENTION_DAYS", g("retention_days")),
-            ("GITHUB_RUN_ATTEMPT", g("run_attempt")),
-            ("GITHUB_RUN_ID", g("run_id")),
-            ("GITHUB_RUN_NUMBER", g("run_number")),
-            ("GITHUB_SERVER_URL", g("server_url")),
-            ("GITHUB_SHA", g("sha")),
-            ("GITHUB_TRIGGERING_ACTOR", g("triggering_actor")),
-            ("GITHUB_WORKFLOW", g("workflow")),
-            ("GITHUB_WORKFLOW_REF", g("workflow_ref")),
-            ("GITHUB_WORKFLOW_SHA", g("workflow_sha")),
-            ("GITHUB_WORKSPACE", g("workspace")),
-            ("RUNNER_ARCH", r("arch")),
-            ("RUNNER_ENVIRONMENT", r("environment")),
-            ("RUNNER_NAME", r("name")),
-            ("RUNNER_OS", r("os")),
-            ("RUNNER_TEMP", r("temp")),
-            ("RUNNER_TOOL_CACHE", r("tool_cache")),
-        ];
-        for (k, v) in defaults {
-            out.insert(k.to_owned(), v);
-        }
-        if self.debug {
-            out.insert("RUNNER_DEBUG".to_owned(), "1".to_owned());
-        }
-        if let Some(p) = action_path {
-            out.insert("GITHUB_ACTION_PATH".to_owned(), p.display().to_string());
-        }
-        out
     }
 
     /// The job's cancellation for a step that starts now: the job's own while it is not

@@ -19,16 +19,20 @@
 //! Every byte the engine shows or stores passes through one [`SharedMasker`], which hides each
 //! secret and each `::add-mask::` value (with their encodings).
 
+pub mod action_steps;
 pub mod actions;
+mod call;
 pub mod contexts;
 pub mod execute;
 pub mod files;
 pub mod job;
 pub mod output;
 pub mod plan;
+pub mod process;
 mod repo;
 pub mod result;
 pub mod run;
+mod schedule;
 pub mod shell;
 pub mod step;
 pub mod stream;
