@@ -249,7 +249,8 @@ pub async fn run_job(setup: JobSetup) -> JobEnded {
         id: run.desc.id.clone(),
         key: run.desc.key.clone(),
         name: masker.mask(&name),
-        conclusion: outcome,
+        outcome,
+        conclusion,
         outputs: outputs
             .iter()
             .map(|(k, v)| (k.clone(), masker.mask(v)))
@@ -291,6 +292,7 @@ fn failed_to_start(setup: &JobSetup, started: Instant, why: &str) -> JobEnded {
         id: setup.desc.id.clone(),
         key: setup.desc.key.clone(),
         name: setup.desc.id.clone(),
+        outcome: Conclusion::Failure,
         conclusion: Conclusion::Failure,
         outputs: IndexMap::new(),
         steps: Vec::new(),

@@ -83,6 +83,9 @@ pub struct JobResult {
     /// Its place in the run: the id, or `caller/id` for a job of a called workflow.
     pub key: String,
     pub name: String,
+    /// Before the job's `continue-on-error`.
+    pub outcome: Conclusion,
+    /// After it: what `needs.<id>.result` says.
     pub conclusion: Conclusion,
     pub outputs: IndexMap<String, String>,
     pub steps: Vec<StepResult>,

@@ -196,6 +196,7 @@ impl JobRun {
         let key = format!("{}{}", scope.prefix, step.id.value);
         let env = self.scope_env(scope);
         self.enter(scope, &env);
+        self.set_github("action", &step.id.value);
         let status = self.status_now(scope.failed);
         let title = self.step_title(step, status, &scope.file);
         let condition = self
