@@ -48,6 +48,15 @@ impl Contexts {
         }
     }
 
+    /// Sets one field of an object context (`github.action`), in place.
+    pub fn set_field(&mut self, context: &str, key: &str, value: Value) {
+        if let Value::Object(map) = &mut self.0 {
+            if let Some(Value::Object(inner)) = map.get_mut(context) {
+                inner.insert(key.to_owned(), value);
+            }
+        }
+    }
+
     /// Sets a context from JSON.
     pub fn set_json(&mut self, name: &str, value: Json) {
         self.set(name, Value::from_json(value));
@@ -410,6 +419,21 @@ mod tests {
         assert_eq!(
             env.into_iter().collect::<Vec<_>>(),
             [("B".into(), "hi!".into()), ("A".into(), "plain".into())]
+        );
+    }
+
+    #[test]
+    fn set_field_changes_one_field_of_a_context() {
+        let mut c = contexts();
+        c.set_field("github", "action", Value::String("__run".into()));
+        let ev = c.eval(JobStatus::Success, None, "ci.yml");
+        assert_eq!(
+            ev.expression("github.action", 1, 1).unwrap(),
+            Value::String("__run".into())
+        );
+        assert_eq!(
+            ev.expression("github.ref", 1, 1).unwrap(),
+            Value::String("refs/heads/main".into())
         );
     }
 

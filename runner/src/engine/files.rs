@@ -20,12 +20,13 @@ use super::workspace::Owner;
 /// GitHub's limit on one step's summary.
 pub const SUMMARY_LIMIT: usize = 1024 * 1024;
 
-/// Makes the files of each step of a job, in the job's file-command directory.
+/// Makes the files of each step of a job, in the job's file-command directory. The steps of a
+/// job run one at a time, so the same files serve every step, emptied before each: creating and
+/// deleting five files per step costs more than the step itself on some file systems.
 #[derive(Debug)]
 pub struct FileCommands {
-    dir: PathBuf,
+    files: StepFiles,
     owner: Owner,
-    next: u64,
 }
 
 /// The files of one step.
@@ -65,29 +66,22 @@ impl FileCommands {
     /// Files go to `dir` (created), owned by `owner`.
     pub fn new(dir: PathBuf, owner: Owner) -> std::io::Result<Self> {
         owner.create_dir(&dir)?;
-        Ok(FileCommands {
-            dir,
-            owner,
-            next: 0,
-        })
+        let files = StepFiles {
+            env: dir.join("set_env"),
+            output: dir.join("set_output"),
+            path: dir.join("add_path"),
+            summary: dir.join("step_summary"),
+            state: dir.join("save_state"),
+        };
+        Ok(FileCommands { files, owner })
     }
 
-    /// Creates the empty files of the next step.
+    /// The files of the next step, empty.
     pub fn create(&mut self) -> std::io::Result<StepFiles> {
-        self.next += 1;
-        let n = self.next;
-        let file = |prefix: &str| -> std::io::Result<PathBuf> {
-            let path = self.dir.join(format!("{prefix}_{n}"));
-            self.owner.create_file(&path, b"")?;
-            Ok(path)
-        };
-        Ok(StepFiles {
-            env: file("set_env")?,
-            output: file("set_output")?,
-            path: file("add_path")?,
-            summary: file("step_summary")?,
-            state: file("save_state")?,
-        })
+        for path in self.files.all() {
+            self.owner.create_file(path, b"")?;
+        }
+        Ok(self.files.clone())
     }
 }
 
@@ -103,7 +97,17 @@ impl StepFiles {
         ]
     }
 
-    /// Reads what the step wrote, then removes the files.
+    fn all(&self) -> [&PathBuf; 5] {
+        [
+            &self.env,
+            &self.output,
+            &self.path,
+            &self.summary,
+            &self.state,
+        ]
+    }
+
+    /// Reads what the step wrote.
     pub fn collect(&self) -> Collected {
         let mut c = Collected::default();
         if let Some(text) = read(&self.env, &mut c) {
@@ -202,7 +206,6 @@ mod tests {
             Some("line 1\nline 2")
         );
         assert!(c.errors.is_empty());
-        assert!(!f.output.exists(), "files are removed after reading");
     }
 
     #[test]
@@ -225,6 +228,17 @@ mod tests {
         assert_eq!(c.paths, ["/opt/a", "/opt/b"]);
         assert_eq!(c.state.get("pid").map(String::as_str), Some("7"));
         assert_eq!(c.summary, "# Title\n");
+    }
+
+    #[test]
+    fn each_step_starts_with_empty_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut fc = FileCommands::new(dir.path().join("fc"), Owner::current()).unwrap();
+        let first = fc.create().unwrap();
+        std::fs::write(&first.output, "a=1\n").unwrap();
+        assert_eq!(first.collect().outputs.len(), 1);
+        let second = fc.create().unwrap();
+        assert!(second.collect().outputs.is_empty());
     }
 
     #[test]

@@ -143,10 +143,8 @@ impl JobRun {
     }
 
     pub(super) fn set_github(&mut self, key: &str, value: &str) {
-        if let Some(Value::Object(mut g)) = self.contexts.get("github").cloned() {
-            g.insert(key.to_owned(), Value::String(value.to_owned()));
-            self.contexts.set("github", Value::Object(g));
-        }
+        self.contexts
+            .set_field("github", key, Value::String(value.to_owned()));
     }
 
     /// The env of a step in `scope`: the job's, the calling steps', then its own.
@@ -448,7 +446,6 @@ impl JobRun {
                 step_key: key.to_owned(),
             })
             .await;
-        let _ = std::fs::remove_file(&script);
         ran
     }
 
@@ -462,11 +459,12 @@ impl JobRun {
 
     fn write_script(&mut self, shell: &Shell, text: &str) -> std::io::Result<PathBuf> {
         use std::os::unix::fs::PermissionsExt;
+        // One script file per extension, rewritten for each step (see `FileCommands`).
         self.scripts += 1;
         let path = self
             .dirs
             .temp
-            .join(format!("step-{}{}", self.scripts, shell.extension));
+            .join(format!("step-script{}", shell.extension));
         self.owner
             .create_file(&path, shell.script(text).as_bytes())?;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700))?;
