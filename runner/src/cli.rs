@@ -20,6 +20,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check workflows and actions against policy (exit 0 allowed, 1 denied, 2 could not evaluate).
+    #[command(long_about = commands::lint::LONG_HELP, verbatim_doc_comment)]
     Lint(commands::lint::LintArgs),
     /// Print a workflow or action file as GitHub reads it (JSON), or its errors with positions.
     Parse(commands::parse::ParseArgs),
