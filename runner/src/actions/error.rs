@@ -43,19 +43,25 @@ pub enum ActionStoreError {
         problem: String,
     },
     #[error("cannot download {pin}")]
-    Fetch { pin: String, source: FetchError },
+    Fetch {
+        pin: String,
+        source: Box<FetchError>,
+    },
     #[error("cannot unpack the tarball of {pin}")]
-    Unpack { pin: String, source: UnpackError },
+    Unpack {
+        pin: String,
+        source: Box<UnpackError>,
+    },
     #[error("cannot import {} as {pin}", dir.display())]
     Import {
         dir: PathBuf,
         pin: String,
-        source: ImportError,
+        source: Box<ImportError>,
     },
     #[error("cannot compute the digest of {}", dir.display())]
     Digest {
         dir: PathBuf,
-        source: TreeDigestError,
+        source: Box<TreeDigestError>,
     },
     #[error("cannot {action} {}", path.display())]
     Io {
@@ -85,5 +91,8 @@ pub enum ActionStoreError {
     /// The action file is unreadable or invalid; `problem` holds every diagnostic with its
     /// position.
     #[error("`{uses}`: {problem}")]
-    InvalidAction { uses: String, problem: LoadError },
+    InvalidAction {
+        uses: String,
+        problem: Box<LoadError>,
+    },
 }

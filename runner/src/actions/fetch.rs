@@ -35,16 +35,13 @@ const READ_TIMEOUT: Duration = Duration::from_secs(120);
 pub enum FetchError {
     #[error("`{url}` is not an http(s) URL for the GitHub API (set by GITHUB_API_URL)")]
     BadApiUrl { url: String },
-    #[error("cannot set up the GitHub API client for {origin}")]
+    #[error("cannot set up the GitHub API client for {origin}: {}", chain(error))]
     Client {
         origin: String,
-        source: octocrab::Error,
+        error: octocrab::Error,
     },
-    #[error("request to {url} failed")]
-    Request {
-        url: String,
-        source: octocrab::Error,
-    },
+    #[error("request to {url} failed: {}", chain(error))]
+    Request { url: String, error: octocrab::Error },
     #[error(
         "GitHub has no tarball of {pin} (HTTP 404 from {url}): the repository or the commit does \
          not exist, or the repository is private and {auth}"
@@ -77,11 +74,8 @@ pub enum FetchError {
     },
     #[error("the tarball from {url} is larger than {max} bytes")]
     TooLarge { url: String, max: u64 },
-    #[error("cannot read the tarball from {url}")]
-    Body {
-        url: String,
-        source: octocrab::Error,
-    },
+    #[error("cannot read the tarball from {url}: {}", chain(error))]
+    Body { url: String, error: octocrab::Error },
     #[error("cannot write {}", path.display())]
     Write {
         path: PathBuf,
@@ -241,9 +235,9 @@ async fn get(api: &GitHubApi, url: &Uri) -> Result<http::Response<Body>, FetchEr
             builder = builder.personal_token(token.clone());
         }
     }
-    let client_error = |source| FetchError::Client {
+    let client_error = |error| FetchError::Client {
         origin: origin.clone(),
-        source,
+        error,
     };
     let client = builder
         .base_uri(origin.as_str())
@@ -254,10 +248,26 @@ async fn get(api: &GitHubApi, url: &Uri) -> Result<http::Response<Body>, FetchEr
     client
         ._get(path)
         .await
-        .map_err(|source| FetchError::Request {
+        .map_err(|error| FetchError::Request {
             url: url.to_string(),
-            source,
+            error,
         })
+}
+
+/// An error and its causes on one line. octocrab's messages already quote their cause, and
+/// hyper's repeat theirs, so a cause the line already holds is left out.
+fn chain(error: &octocrab::Error) -> String {
+    let mut line = error.to_string();
+    let mut cause = std::error::Error::source(error);
+    while let Some(err) = cause {
+        let text = err.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        cause = err.source();
+    }
+    line
 }
 
 fn origin_of(url: &Uri) -> String {
@@ -313,9 +323,9 @@ async fn save_body(
     let mut hasher = Sha256::new();
     let mut bytes = 0u64;
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|source| FetchError::Body {
+        let frame = frame.map_err(|error| FetchError::Body {
             url: url.to_string(),
-            source,
+            error,
         })?;
         let Ok(data) = frame.into_data() else {
             continue;

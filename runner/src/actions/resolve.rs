@@ -38,7 +38,7 @@ pub enum ActionOrigin {
     /// `./path` or `$/path`: the repository being run, at the commit being run.
     Workspace,
     /// The store; the entry's record holds the commit and the digests.
-    Store(StoreEntry),
+    Store(Box<StoreEntry>),
 }
 
 impl ActionStore {
@@ -77,7 +77,7 @@ impl ActionStore {
                 self.verify(&entry)?;
                 let tree = entry.tree();
                 let dir = inside(&tree, path.as_deref().unwrap_or(""), &shown)?;
-                load(dir, &tree, &shown, ActionOrigin::Store(entry))
+                load(dir, &tree, &shown, ActionOrigin::Store(Box::new(entry)))
             }
             UsesRef::Docker { image } => Err(ActionStoreError::ContainerImage {
                 uses: shown,
@@ -185,7 +185,7 @@ fn load(
         let action =
             action::parse_file(&real).map_err(|problem| ActionStoreError::InvalidAction {
                 uses: uses.to_string(),
-                problem,
+                problem: Box::new(problem),
             })?;
         return Ok(ResolvedAction {
             dir,

@@ -217,7 +217,7 @@ impl ActionStore {
         api: &GitHubApi,
     ) -> Result<AddOutcome, ActionStoreError> {
         let replacing = match self.existing(pin)? {
-            Existing::Sound(entry) => return Ok(AddOutcome::AlreadyPresent(entry)),
+            Existing::Sound(entry) => return Ok(AddOutcome::AlreadyPresent(*entry)),
             Existing::Absent => None,
             Existing::Corrupt(problem) => Some(problem),
         };
@@ -227,7 +227,7 @@ impl ActionStore {
             .await
             .map_err(|source| ActionStoreError::Fetch {
                 pin: pin.to_string(),
-                source,
+                source: Box::new(source),
             })?;
         let store = self.clone();
         let target = self.entry_dir(pin);
@@ -244,7 +244,7 @@ impl ActionStore {
             unpack_tar_gz(reader, &tree, Some(pin.sha()), &store.limits).map_err(|source| {
                 ActionStoreError::Unpack {
                     pin: pin.to_string(),
-                    source,
+                    source: Box::new(source),
                 }
             })?;
             std::fs::remove_file(&tarball).map_err(|source| ActionStoreError::Io {
@@ -271,7 +271,7 @@ impl ActionStore {
     /// Copies the directory `from` into the store as `pin`, unless a sound entry is there.
     pub fn import(&self, from: &Path, pin: &PinnedRepo) -> Result<AddOutcome, ActionStoreError> {
         let replacing = match self.existing(pin)? {
-            Existing::Sound(entry) => return Ok(AddOutcome::AlreadyPresent(entry)),
+            Existing::Sound(entry) => return Ok(AddOutcome::AlreadyPresent(*entry)),
             Existing::Absent => None,
             Existing::Corrupt(problem) => Some(problem),
         };
@@ -280,12 +280,12 @@ impl ActionStore {
         copy_tree(from, &tree, &self.limits).map_err(|source| ActionStoreError::Import {
             dir: from.to_path_buf(),
             pin: pin.to_string(),
-            source,
+            source: Box::new(source),
         })?;
         let digest = tree_digest(&tree, self.limits.max_entries).map_err(|source| {
             ActionStoreError::Digest {
                 dir: tree.clone(),
-                source,
+                source: Box::new(source),
             }
         })?;
         let origin = std::path::absolute(from).unwrap_or_else(|_| from.to_path_buf());
@@ -337,7 +337,7 @@ impl ActionStore {
 
     fn existing(&self, pin: &PinnedRepo) -> Result<Existing, ActionStoreError> {
         match self.get_verified(pin) {
-            Ok(Some(entry)) => Ok(Existing::Sound(entry)),
+            Ok(Some(entry)) => Ok(Existing::Sound(Box::new(entry))),
             Ok(None) => Ok(Existing::Absent),
             Err(ActionStoreError::Corrupt { problem, .. }) => Ok(Existing::Corrupt(problem)),
             Err(e) => Err(e),
@@ -379,7 +379,7 @@ impl ActionStore {
             ActionSource::Api => tree_digest(&tree, self.limits.max_entries).map_err(|source| {
                 ActionStoreError::Digest {
                     dir: tree.clone(),
-                    source,
+                    source: Box::new(source),
                 }
             })?,
         };
@@ -463,7 +463,7 @@ impl ActionStore {
 }
 
 enum Existing {
-    Sound(StoreEntry),
+    Sound(Box<StoreEntry>),
     Absent,
     Corrupt(String),
 }

@@ -149,7 +149,7 @@ fn resolves_remote_actions_and_subpaths_from_the_store_with_their_record() {
         .store
         .resolve(&uses(&format!("O/R@{SHA}")), &f.workspace)
         .expect("root action");
-    assert_eq!(root.origin, ActionOrigin::Store(entry.clone()));
+    assert_eq!(root.origin, ActionOrigin::Store(Box::new(entry.clone())));
     assert_eq!(root.dir, entry.tree().canonicalize().expect("tree"));
     let docker = f
         .store
