@@ -344,7 +344,8 @@ impl ActionStore {
         }
     }
 
-    /// A fresh staging directory in the store's file system, removed when dropped.
+    /// A fresh staging directory in the store's file system, removed when dropped. Staging left
+    /// by a process that was killed is removed once it is a day old (no pull lasts that long).
     fn staging(&self, prefix: &str) -> Result<tempfile::TempDir, ActionStoreError> {
         let dir = self.actions_dir().join(STAGING_DIR);
         std::fs::create_dir_all(&dir).map_err(|source| ActionStoreError::Io {
@@ -352,6 +353,7 @@ impl ActionStore {
             path: dir.clone(),
             source,
         })?;
+        remove_stale_staging(&dir);
         tempfile::Builder::new()
             .prefix(prefix)
             .tempdir_in(&dir)
@@ -473,6 +475,25 @@ fn corrupt(pin: &PinnedRepo, dir: &Path, problem: &str) -> ActionStoreError {
         pin: pin.to_string(),
         dir: dir.to_path_buf(),
         problem: problem.to_string(),
+    }
+}
+
+/// Best effort: a leftover that cannot be removed now will be tried again next time.
+fn remove_stale_staging(dir: &Path) {
+    const DAY: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
+    let Ok(read) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in read.flatten() {
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > DAY);
+        if stale {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
     }
 }
 

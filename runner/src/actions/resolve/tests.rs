@@ -1,3 +1,6 @@
+//! Resolving `uses:` against a workspace and an imported store entry: local paths, store entries,
+//! escapes, tampering, and the errors the engine reports.
+
 use super::*;
 use crate::actions::record::RECORD_FILE;
 

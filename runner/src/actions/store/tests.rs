@@ -1,3 +1,6 @@
+//! The store on disk: records, idempotent and concurrent adds, corruption found and replaced,
+//! listing.
+
 use super::*;
 use crate::actions::error::ActionStoreError;
 
@@ -183,4 +186,22 @@ fn cache_dir_comes_from_hrun_cache_or_home() {
         store.entry_dir(&pin()),
         PathBuf::from(format!("/c/actions/octo/hello/{SHA}"))
     );
+}
+
+#[test]
+fn staging_left_by_a_killed_process_is_removed_once_a_day_old() {
+    let cache = tempfile::tempdir().expect("temp dir");
+    let store = ActionStore::new(cache.path());
+    let staging = store.actions_dir().join(STAGING_DIR);
+    let (old, young) = (staging.join("pull-old"), staging.join("pull-young"));
+    std::fs::create_dir_all(old.join("entry/tree")).expect("mkdir");
+    std::fs::create_dir_all(&young).expect("mkdir");
+    let two_days = std::time::Duration::from_secs(2 * 24 * 60 * 60);
+    let then = SystemTime::now() - two_days;
+    std::fs::File::open(&old)
+        .and_then(|f| f.set_modified(then))
+        .expect("age the leftover");
+    store.import(source_dir().path(), &pin()).expect("import");
+    assert!(!old.exists());
+    assert!(young.exists());
 }

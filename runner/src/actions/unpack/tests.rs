@@ -1,3 +1,6 @@
+//! Unpacking hostile tarballs, built byte for byte: traversal, absolute paths, escaping and
+//! chained links, writes through links, caps, refused entry kinds, the commit check.
+
 use std::io::Write;
 
 use std::os::unix::fs::PermissionsExt;
@@ -298,4 +301,48 @@ fn refuses_an_empty_archive_and_garbage() {
         &UnpackLimits::default(),
     );
     assert!(matches!(result, Err(UnpackError::Read(_))));
+}
+
+#[test]
+fn reads_long_names_and_link_targets_from_gnu_and_pax_extensions() {
+    let long_dir = "d".repeat(120);
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut dir = tar::Header::new_gnu();
+    dir.set_entry_type(EntryType::Directory);
+    dir.set_size(0);
+    dir.set_mode(0o755);
+    builder
+        .append_data(&mut dir, "top/", std::io::empty())
+        .expect("dir");
+    let mut file = tar::Header::new_gnu();
+    file.set_size(2);
+    file.set_mode(0o644);
+    builder
+        .append_data(&mut file, format!("top/{long_dir}/f"), &b"hi"[..])
+        .expect("long name");
+    let target = format!("{long_dir}/f");
+    builder
+        .append_pax_extensions([("linkpath", target.as_bytes())])
+        .expect("pax");
+    let mut link = tar::Header::new_ustar();
+    link.set_entry_type(EntryType::Symlink);
+    link.set_size(0);
+    link.set_mode(0o777);
+    link.set_path("top/l").expect("path");
+    link.set_cksum();
+    builder.append(&link, std::io::empty()).expect("link");
+    let tar = builder.into_inner().expect("tar");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&tar).expect("gzip");
+    let gz = gz.finish().expect("gzip");
+    let dir = tempfile::tempdir().expect("temp dir");
+    unpack_tar_gz(&gz[..], dir.path(), None, &UnpackLimits::default()).expect("unpacks");
+    assert_eq!(
+        std::fs::read(dir.path().join(&long_dir).join("f")).expect("long file"),
+        b"hi"
+    );
+    assert_eq!(
+        std::fs::read_link(dir.path().join("l")).expect("link"),
+        Path::new(&target)
+    );
 }
