@@ -26,6 +26,8 @@ pub enum Command {
     Parse(commands::parse::ParseArgs),
     /// Evaluate a ${{ }} expression against contexts given as JSON.
     Expr(commands::expr::ExprArgs),
+    /// The action store: pull, import, list and resolve actions pinned to a commit.
+    Actions(commands::actions::ActionsArgs),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -33,6 +35,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Lint(args) => commands::lint::run(args),
         Command::Parse(args) => commands::parse::run(args),
         Command::Expr(args) => commands::expr::run(args),
+        Command::Actions(args) => commands::actions::run(args),
     };
     match result {
         Ok(exit) => exit.into(),
