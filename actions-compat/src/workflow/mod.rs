@@ -18,6 +18,9 @@
 //! This module reads only the file it is given: reusable workflows a job calls are checked
 //! against their definition by [`check_reusable_call`] when the caller has both.
 //!
+//! For running a workflow, [`graph`] orders its jobs by `needs:` and [`matrix`] expands a job's
+//! `strategy:` into the jobs GitHub would run.
+//!
 //! ```
 //! let src = "on: push\njobs:\n  build:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo hi\n";
 //! let workflow = actions_compat::workflow::parse(src, ".github/workflows/ci.yml").unwrap();
@@ -29,10 +32,14 @@
 
 mod convert;
 mod events;
+pub mod graph;
+pub mod matrix;
 pub mod model;
 mod reusable;
 pub(crate) mod schema;
 
+pub use graph::JobGraph;
+pub use matrix::{MatrixCombination, MatrixError, StrategyPlan};
 pub use model::*;
 pub use reusable::check_reusable_call;
 
