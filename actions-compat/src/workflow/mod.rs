@@ -10,7 +10,8 @@
 //!    not allow there;
 //! 3. the converter builds the [`Workflow`] and makes GitHub's remaining checks: job and step ids,
 //!    `needs` (unknown jobs, cycles), `if` conditions, containers, matrices, `runs-on` groups,
-//!    cron schedules and `uses` references.
+//!    cron schedules and `uses` references (parsed into [`UsesRef`], which the policy gate
+//!    reads from the model rather than parsing again).
 //!
 //! As GitHub does, a step that finds problems stops the next from running, so the errors
 //! returned are those of the first step that found any.

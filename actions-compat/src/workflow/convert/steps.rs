@@ -9,7 +9,7 @@ use super::values::{boolean, entries, env, number, spanned_string, string, strin
 use super::Converter;
 use crate::schema::token::{Token, TokenKind};
 use crate::schema::Allowed;
-use crate::workflow::model::{Spanned, Step, StepKind, UsesRef};
+use crate::workflow::model::{Spanned, Step, StepKind, UsesRef, UsesRefError};
 
 impl Converter<'_> {
     /// Converts a `steps:` sequence; `if_context` is what step conditions may use there.
@@ -117,12 +117,9 @@ impl Converter<'_> {
             }
         } else if let Some(uses) = uses {
             let written = spanned_string(uses);
-            let action = match UsesRef::parse(&written.value) {
-                Ok(action) => action,
-                Err(message) => {
-                    self.error_at(uses, message);
-                    return None;
-                }
+            let Ok(action) = UsesRef::parse(&written.value) else {
+                self.error_at(uses, UsesRefError::github_message(&written.value));
+                return None;
             };
             StepKind::Uses {
                 uses: written,
@@ -174,11 +171,11 @@ impl Converter<'_> {
 }
 
 /// The base of the id GitHub generates for an action step: the image of a Docker action,
-/// `self` for a local one, `owner/repo` for one in a repository.
+/// `self` for one in the workspace or the same repository, `owner/repo` for one in a repository.
 fn generated_action_id(action: &UsesRef) -> String {
     match action {
-        UsesRef::Docker { image } => image.clone(),
-        UsesRef::Local { .. } => "self".to_owned(),
-        UsesRef::Repository { owner, repo, .. } => format!("{owner}/{repo}"),
+        UsesRef::Docker(image) => image.reference().to_owned(),
+        UsesRef::Local(_) | UsesRef::SameRepository(_) => "self".to_owned(),
+        UsesRef::Repository(repo) => format!("{}/{}", repo.owner(), repo.repo()),
     }
 }

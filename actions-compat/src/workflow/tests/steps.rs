@@ -72,13 +72,43 @@ fn reads_step_kinds_and_fields() {
         panic!("a uses step")
     };
     assert!(
-        matches!(action, UsesRef::Repository { owner, repo, .. } if owner == "actions" && repo == "setup-node")
+        matches!(action, UsesRef::Repository(r) if r.owner() == "actions" && r.repo() == "setup-node")
     );
     // Numbers read as strings where a string is wanted, written as GitHub writes them.
     let with = with.as_ref().unwrap().as_literal().unwrap();
     assert_eq!(
         with["node-version"].as_literal().map(String::as_str),
         Some("20")
+    );
+}
+
+#[test]
+fn reads_same_repository_references_in_steps_and_jobs() {
+    // GitHub's `$/` syntax: the workflow's own repository at the running commit.
+    let src = "on: push\njobs:\n  j:\n    runs-on: x\n    steps:\n      - uses: $/.github/actions/setup\n      - uses: $/\n  call:\n    uses: $/.github/workflows/w.yml\n";
+    let w = ok(src);
+    let steps = &runner(&w.jobs[0]).steps;
+    let StepKind::Uses { action, .. } = &steps[0].kind else {
+        panic!("a uses step")
+    };
+    assert_eq!(
+        action,
+        &UsesRef::SameRepository(".github/actions/setup".into())
+    );
+    assert!(
+        matches!(&steps[1].kind, StepKind::Uses { action: UsesRef::SameRepository(path), .. } if path.is_empty())
+    );
+    // Generated ids name it `self`, as for `./`.
+    assert_eq!(
+        (steps[0].id.value.as_str(), steps[1].id.value.as_str()),
+        ("__self", "__self_2")
+    );
+    let JobKind::Reusable(call) = &w.jobs[1].kind else {
+        panic!("a reusable-workflow job")
+    };
+    assert_eq!(
+        call.workflow,
+        UsesRef::SameRepository(".github/workflows/w.yml".into())
     );
 }
 
