@@ -115,6 +115,12 @@ fn step_items(step: &Step, file: &Path, view: &mut LintView) {
                 }
             }
         }
+        // The model refuses a block inside a block, so this goes one level deep.
+        StepKind::Parallel { steps } => {
+            for step in steps {
+                step_items(step, file, view);
+            }
+        }
         StepKind::Wait { .. } | StepKind::WaitAll | StepKind::Cancel { .. } => {}
     }
 }

@@ -143,6 +143,24 @@ fn same_repository_references_are_exempt_and_followed() {
 }
 
 #[test]
+fn checks_uses_and_scripts_inside_parallel_blocks() {
+    let tree = repo("lint-parallel");
+    tree.write(
+        ".github/workflows/ci.yml",
+        "on: issues\njobs:\n  a:\n    runs-on: x\n    steps:\n      - parallel:\n          - uses: actions/cache@v4\n          - run: echo ${{ github.event.issue.title }}\n",
+    );
+    let report = lint(&tree);
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(
+        summary(&report),
+        [
+            ("unpinned-uses".into(), Severity::Deny, 7, 19),
+            ("template-injection".into(), Severity::Warn, 8, 23),
+        ]
+    );
+}
+
+#[test]
 fn local_actions_are_not_followed_out_of_the_repository() {
     let tree = repo("lint-escape");
     tree.write(

@@ -26,8 +26,8 @@ pub struct Step {
     pub kind: StepKind,
 }
 
-/// What a step does. Serialized with `"type": "run"`, `"uses"`, `"wait"`, `"wait_all"` or
-/// `"cancel"`.
+/// What a step does. Serialized with `"type": "run"`, `"uses"`, `"wait"`, `"wait_all"`,
+/// `"cancel"` or `"parallel"`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum StepKind {
@@ -54,4 +54,8 @@ pub enum StepKind {
     WaitAll,
     /// Cancels a background step (experimental).
     Cancel { step: Spanned<String> },
+    /// Runs its steps concurrently and waits for them all (GitHub's `parallel:`, shorthand for
+    /// background steps followed by a wait). Its steps run scripts or actions only: never
+    /// background, wait, cancel or parallel steps. Their ids share the job's scope.
+    Parallel { steps: Vec<Step> },
 }
