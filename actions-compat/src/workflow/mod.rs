@@ -42,6 +42,7 @@ pub(crate) use convert::{condition, values, Converter};
 use std::path::Path;
 
 use crate::diagnostic::{LoadError, ParseErrors};
+use crate::schema::reader::read_source;
 use crate::yaml;
 
 /// How to read a workflow file.
@@ -66,16 +67,13 @@ pub fn parse_with(
     file_name: &str,
     options: &ParseOptions,
 ) -> Result<Workflow, ParseErrors> {
-    let root = yaml::parse(source, file_name, &options.limits)?;
-    let (token, errors) = crate::schema::reader::read(
-        &root,
-        &schema::WORKFLOW_ROOT,
+    let token = read_source(
+        source,
         file_name,
+        &options.limits,
+        &schema::WORKFLOW_ROOT,
         options.background_steps,
-    );
-    if !errors.is_empty() {
-        return Err(ParseErrors(errors));
-    }
+    )?;
     let mut converter = Converter::new(file_name);
     let workflow = converter.workflow(&token);
     if !converter.errors.is_empty() {
@@ -86,11 +84,7 @@ pub fn parse_with(
 
 /// Reads a workflow file from disk; diagnostics name it by `path` as given.
 pub fn parse_file(path: &Path) -> Result<Workflow, LoadError> {
-    let source = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    Ok(parse(&source, &path.display().to_string())?)
+    crate::diagnostic::parse_file(path, parse)
 }
 
 #[cfg(test)]
