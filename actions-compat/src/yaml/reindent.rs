@@ -26,13 +26,17 @@
 //! nodes and errors point where the user wrote them.
 //!
 //! It never pads a line twice, never pads a line that has a tab or anything else before the
-//! token, and pads at most [`MAX_PADDED_LINES`] lines per document, so a hostile document costs
-//! at most that many extra parses. Remove this module when `saphyr-parser` accepts such lines.
+//! token, and pads at most [`MAX_PADDED_LINES`] lines and re-parses at most
+//! [`MAX_REPARSED_BYTES`] per document, so a hostile document costs a few parses more, not
+//! dozens of the largest. Remove this module when `saphyr-parser` accepts such lines.
 
 use std::collections::BTreeMap;
 
 /// Most lines padded in one document: each costs one more parse of the whole document.
 pub(super) const MAX_PADDED_LINES: usize = 64;
+/// Most text parsed again, in all, for one document: a workflow of 64 KiB may have every line
+/// the workaround can pad padded; one of 1 MiB, four.
+pub(super) const MAX_REPARSED_BYTES: usize = 4 * 1024 * 1024;
 
 /// `saphyr-parser`'s messages for a line of a flow collection left of the column it requires.
 pub(super) fn is_flow_indentation_error(info: &str) -> bool {
@@ -47,13 +51,15 @@ pub(super) fn is_flow_indentation_error(info: &str) -> bool {
 pub(super) struct Reindent {
     /// 1-based line → spaces inserted at its start.
     padded: BTreeMap<usize, usize>,
+    /// Bytes of padded text handed back to be parsed again so far.
+    reparsed: usize,
 }
 
 impl Reindent {
     /// `text` with `required` − `col` spaces inserted at the start of `line` (1-based), so that
     /// the token at the 0-based column `col` moves to `required`; `None` when the workaround does
     /// not apply (nothing to move, not only spaces before the token, line already padded, too
-    /// many lines padded).
+    /// many lines padded or too much text parsed again).
     pub(super) fn pad(
         &mut self,
         text: &str,
@@ -61,8 +67,14 @@ impl Reindent {
         col: usize,
         required: usize,
     ) -> Option<String> {
-        if required <= col
+        let spaces = required.saturating_sub(col);
+        let reparsed = self
+            .reparsed
+            .saturating_add(text.len())
+            .saturating_add(spaces);
+        if spaces == 0
             || self.padded.len() >= MAX_PADDED_LINES
+            || reparsed > MAX_REPARSED_BYTES
             || self.padded.contains_key(&line)
         {
             return None;
@@ -72,12 +84,12 @@ impl Reindent {
         if !prefix.bytes().all(|b| b == b' ') {
             return None;
         }
-        let spaces = required - col;
         let mut padded = String::with_capacity(text.len() + spaces);
         padded.push_str(text.get(..start)?);
         padded.extend(std::iter::repeat_n(' ', spaces));
         padded.push_str(text.get(start..)?);
         self.padded.insert(line, spaces);
+        self.reparsed = reparsed;
         Some(padded)
     }
 
@@ -151,6 +163,16 @@ mod tests {
             text = reindent.pad(&text, line, 0, 1).unwrap();
         }
         assert_eq!(reindent.pad(&text, MAX_PADDED_LINES + 1, 0, 1), None);
+    }
+
+    #[test]
+    fn stops_after_the_most_text_it_parses_again() {
+        let mut reindent = Reindent::default();
+        let mut text = format!("{}]\n]\n", " ".repeat(MAX_REPARSED_BYTES / 2));
+        text = reindent
+            .pad(&text, 1, MAX_REPARSED_BYTES / 2, MAX_REPARSED_BYTES / 2 + 1)
+            .unwrap();
+        assert_eq!(reindent.pad(&text, 2, 0, 1), None);
     }
 
     #[test]
