@@ -34,9 +34,9 @@ impl FileKind {
         }
     }
 
-    /// `action.yml` and `action.yaml` are actions, except directly under `.github/workflows/`,
-    /// where GitHub reads every YAML file as a workflow.
-    fn of(path: &Path) -> FileKind {
+    /// What the file at `path` is read as: `action.yml` and `action.yaml` are actions, except
+    /// directly under `.github/workflows/`, where GitHub reads every YAML file as a workflow.
+    pub fn of(path: &Path) -> FileKind {
         let in_workflows = path.parent().is_some_and(is_workflows_dir);
         match path.file_name().and_then(|n| n.to_str()) {
             Some("action.yml" | "action.yaml") if !in_workflows => FileKind::Action,
