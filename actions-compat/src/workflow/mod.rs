@@ -10,7 +10,8 @@
 //!    not allow there;
 //! 3. the converter builds the [`Workflow`] and makes GitHub's remaining checks: job and step ids,
 //!    `needs` (unknown jobs, cycles), `if` conditions, containers, matrices, `runs-on` groups,
-//!    cron schedules and `uses` references.
+//!    cron schedules and `uses` references (parsed into [`UsesRef`], which the policy gate
+//!    reads from the model rather than parsing again).
 //!
 //! As GitHub does, a step that finds problems stops the next from running, so the errors
 //! returned are those of the first step that found any.
@@ -48,6 +49,7 @@ pub(crate) use convert::{condition, values, Converter};
 use std::path::Path;
 
 use crate::diagnostic::{LoadError, ParseErrors};
+use crate::schema::reader::read_source;
 use crate::yaml;
 
 /// How to read a workflow file.
@@ -72,16 +74,13 @@ pub fn parse_with(
     file_name: &str,
     options: &ParseOptions,
 ) -> Result<Workflow, ParseErrors> {
-    let root = yaml::parse(source, file_name, &options.limits)?;
-    let (token, errors) = crate::schema::reader::read(
-        &root,
-        &schema::WORKFLOW_ROOT,
+    let token = read_source(
+        source,
         file_name,
+        &options.limits,
+        &schema::WORKFLOW_ROOT,
         options.background_steps,
-    );
-    if !errors.is_empty() {
-        return Err(ParseErrors(errors));
-    }
+    )?;
     let mut converter = Converter::new(file_name);
     let workflow = converter.workflow(&token);
     if !converter.errors.is_empty() {
@@ -92,11 +91,7 @@ pub fn parse_with(
 
 /// Reads a workflow file from disk; diagnostics name it by `path` as given.
 pub fn parse_file(path: &Path) -> Result<Workflow, LoadError> {
-    let source = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    Ok(parse(&source, &path.display().to_string())?)
+    crate::diagnostic::parse_file(path, parse)
 }
 
 #[cfg(test)]

@@ -48,8 +48,8 @@ error, bad policy file, Rego error)."#;
 
 #[derive(Debug, clap::Args)]
 pub struct LintArgs {
-    /// Workflow or action files, or directories searched for `.github/workflows/*.yml`, `*.yaml`
-    /// and `action.yml` (default: the current directory).
+    /// Workflow or action files, or directories searched at any depth for
+    /// `.github/workflows/*.yml`, `*.yaml` and `action.yml` (default: the current directory).
     pub paths: Vec<PathBuf>,
     /// A policy file to use instead of each repository's `.github/hrun-policy.toml`.
     #[arg(long, value_name = "FILE")]
