@@ -62,14 +62,12 @@ impl PinnedRepo {
     /// Reads `owner/repo[/path]@sha` as written in `uses:`; returns the path inside the
     /// repository too, if any.
     pub fn parse(text: &str) -> Result<(PinnedRepo, Option<String>), PinError> {
-        match UsesRef::parse(text).map_err(PinError::Malformed)? {
-            UsesRef::Repository {
-                owner,
-                repo,
-                path,
-                git_ref,
-            } => Ok((PinnedRepo::new(&owner, &repo, &git_ref)?, path)),
-            UsesRef::Local { .. } | UsesRef::Docker { .. } => {
+        match UsesRef::parse(text).map_err(|e| PinError::Malformed(e.to_string()))? {
+            UsesRef::Repository(r) => Ok((
+                PinnedRepo::new(r.owner(), r.repo(), r.git_ref().as_str())?,
+                r.path().map(str::to_string),
+            )),
+            UsesRef::Local(_) | UsesRef::SameRepository(_) | UsesRef::Docker(_) => {
                 Err(PinError::NotARepository(text.to_string()))
             }
         }

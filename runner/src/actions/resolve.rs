@@ -48,24 +48,23 @@ impl ActionStore {
         uses: &UsesRef,
         workspace: &Path,
     ) -> Result<ResolvedAction, ActionStoreError> {
-        let shown = uses_text(uses);
+        let shown = uses.to_string();
         match uses {
-            UsesRef::Local { path } => {
+            UsesRef::Local(path) => {
                 let relative = path
                     .strip_prefix("./")
                     .or_else(|| path.strip_prefix(".\\"))
-                    .or_else(|| path.strip_prefix("$/"))
                     .unwrap_or(path);
                 let dir = inside(workspace, relative, &shown)?;
                 load(dir, workspace, &shown, ActionOrigin::Workspace)
             }
-            UsesRef::Repository {
-                owner,
-                repo,
-                path,
-                git_ref,
-            } => {
-                let pin = PinnedRepo::new(owner, repo, git_ref)?;
+            // `$/path` is the repository being run, at the commit being run: the workspace root.
+            UsesRef::SameRepository(path) => {
+                let dir = inside(workspace, path, &shown)?;
+                load(dir, workspace, &shown, ActionOrigin::Workspace)
+            }
+            UsesRef::Repository(r) => {
+                let pin = PinnedRepo::new(r.owner(), r.repo(), r.git_ref().as_str())?;
                 let entry = self
                     .get(&pin)?
                     .ok_or_else(|| ActionStoreError::NotInStore {
@@ -76,31 +75,14 @@ impl ActionStore {
                     })?;
                 self.verify(&entry)?;
                 let tree = entry.tree();
-                let dir = inside(&tree, path.as_deref().unwrap_or(""), &shown)?;
+                let dir = inside(&tree, r.path().unwrap_or(""), &shown)?;
                 load(dir, &tree, &shown, ActionOrigin::Store(Box::new(entry)))
             }
-            UsesRef::Docker { image } => Err(ActionStoreError::ContainerImage {
+            UsesRef::Docker(image) => Err(ActionStoreError::ContainerImage {
+                image: image.reference().to_string(),
                 uses: shown,
-                image: image.clone(),
             }),
         }
-    }
-}
-
-/// `uses:` as written.
-fn uses_text(uses: &UsesRef) -> String {
-    match uses {
-        UsesRef::Local { path } => path.clone(),
-        UsesRef::Docker { image } => format!("docker://{image}"),
-        UsesRef::Repository {
-            owner,
-            repo,
-            path,
-            git_ref,
-        } => match path {
-            Some(path) => format!("{owner}/{repo}/{path}@{git_ref}"),
-            None => format!("{owner}/{repo}@{git_ref}"),
-        },
     }
 }
 

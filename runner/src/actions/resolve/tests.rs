@@ -78,9 +78,7 @@ fn resolves_a_local_action_relative_to_the_workspace() {
 fn same_repository_paths_resolve_from_the_workspace_root() {
     let f = fixture();
     write(&f.workspace, &[("tools/a/action.yaml", COMPOSITE)]);
-    let local = UsesRef::Local {
-        path: "$/tools/a".to_string(),
-    };
+    let local = uses("$/tools/a");
     let resolved = f.store.resolve(&local, &f.workspace).expect("resolves");
     assert!(resolved.file.ends_with("tools/a/action.yaml"));
 }
