@@ -53,13 +53,24 @@ use crate::schema::reader::read_source;
 use crate::yaml;
 
 /// How to read a workflow file.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ParseOptions {
     /// Size and depth limits; see [`yaml::Limits`] for the defaults.
     pub limits: yaml::Limits,
-    /// Accept GitHub's experimental background steps (`background:`, `wait:`, `wait-all:`,
-    /// `cancel:`), refused by default as GitHub refuses them unless enabled.
+    /// Accept background steps (`background:`, `wait:`, `wait-all:`, `cancel:`). On by default:
+    /// GitHub's workflow syntax documents them. GitHub's parser keeps them behind a feature flag
+    /// (`allowBackgroundSteps`), which its test data sets per case, so `false` reads as it did
+    /// before they were released.
     pub background_steps: bool,
+}
+
+impl Default for ParseOptions {
+    fn default() -> Self {
+        ParseOptions {
+            limits: yaml::Limits::default(),
+            background_steps: true,
+        }
+    }
 }
 
 /// Reads a workflow file's text. `file_name` names it in diagnostics (GitHub uses the path from

@@ -126,15 +126,20 @@ fn rejects_malformed_step_uses_at_its_position() {
 }
 
 #[test]
-fn refuses_background_steps_unless_enabled() {
+fn reads_background_steps_by_default_and_refuses_them_when_turned_off() {
     let src = "on: push\njobs:\n  j:\n    runs-on: x\n    steps:\n      - id: server\n        run: npm start\n        background: true\n      - wait: server\n";
-    let found = located(src);
-    assert!(found.contains(&(8, 9, "Unexpected value 'background'".to_owned())));
-    let options = ParseOptions {
-        background_steps: true,
+    let off = ParseOptions {
+        background_steps: false,
         ..ParseOptions::default()
     };
-    let w = parse_with(src, FILE, &options).unwrap();
+    let found: Vec<_> = parse_with(src, FILE, &off)
+        .expect_err("refused when turned off")
+        .0
+        .into_iter()
+        .map(|d| (d.line, d.col, d.message))
+        .collect();
+    assert!(found.contains(&(8, 9, "Unexpected value 'background'".to_owned())));
+    let w = ok(src);
     let steps = &runner(&w.jobs[0]).steps;
     assert!(matches!(
         &steps[0].kind,
