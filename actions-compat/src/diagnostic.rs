@@ -138,6 +138,19 @@ pub enum LoadError {
     Parse(#[from] ParseErrors),
 }
 
+/// Reads the file at `path` and parses its text with `parse`, which names the file in
+/// diagnostics by `path` as given.
+pub(crate) fn parse_file<T>(
+    path: &std::path::Path,
+    parse: impl FnOnce(&str, &str) -> Result<T, ParseErrors>,
+) -> Result<T, LoadError> {
+    let source = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(parse(&source, &path.display().to_string())?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

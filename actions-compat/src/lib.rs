@@ -11,6 +11,8 @@
 //! - [`expr`]: the `${{ }}` expression language: lexer, parser, evaluator, functions, templates.
 //! - [`workflow`] and [`action`]: workflow files and `action.yml` as typed models, with GitHub's
 //!   errors (file:line:col) for unknown keys, wrong types and expressions where none are allowed.
+//!   [`workflow::graph`] orders a workflow's jobs by `needs:` and [`workflow::matrix`] expands a
+//!   job's `strategy:` into the jobs GitHub would run, for the engine to plan with.
 //! - [`policy`]: the policy gate that `hrun lint` runs before anything is allowed to run.
 //! - [`commands`]: workflow commands in a step's output (`::set-output::`, `::add-mask::`, ...)
 //!   and the environment files (`GITHUB_ENV`, `GITHUB_OUTPUT`, ...) a step writes.

@@ -165,7 +165,7 @@ fn multitool() -> Option<PathBuf> {
         Some(tool)
     } else {
         println!(
-            "SKIPPED: SARIF Multitool not found at {} (install it with ci/setup-sarif-validator.sh)",
+            "SKIP sarif: SARIF Multitool not found at {} (install it with ci/setup-sarif-validator.sh)",
             tool.display()
         );
         None
@@ -297,7 +297,7 @@ fn sarif_output_matches_the_sarif_2_1_0_json_schema() {
     let schema = multitool_package().join("sarif-2.1.0.json");
     if !python.is_file() || !schema.is_file() {
         println!(
-            "SKIPPED: need {} and {} (install them with ci/setup-sarif-validator.sh)",
+            "SKIP sarif_output_matches_the_sarif_2_1_0_json_schema: need {} and {} (install them with ci/setup-sarif-validator.sh)",
             python.display(),
             schema.display()
         );
@@ -325,7 +325,7 @@ fn the_jsonschema_check_catches_a_bad_level() {
     let python = tools_dir().join("sarif-venv/bin/python");
     let schema = multitool_package().join("sarif-2.1.0.json");
     if !python.is_file() || !schema.is_file() {
-        println!("SKIPPED: validators not installed (ci/setup-sarif-validator.sh)");
+        println!("SKIP sarif: validators not installed (ci/setup-sarif-validator.sh)");
         return;
     }
     let dir = scratch_dir("negative");

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark of the policy gate: `hrun lint` and zizmor over the same corpus of real
 # workflow files, in one run. Prints files per second for both, the ratio, and whether the two
-# agree on every file for the two rules they share (dangerous trigger, unpinned uses).
+# agree on every file for the two rules they share (dangerous trigger, unpinned uses); files
+# neither tool can read and our deliberate differences are listed apart (see lint_compare.py).
 # Usage: bash ci/bench/lint.sh [REPEATS]
 set -euo pipefail
 cd "$(dirname "$0")/../.."

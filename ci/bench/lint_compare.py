@@ -9,6 +9,14 @@ compared per file for the two rules the tools share:
   does not, so those findings are left out of the comparison).
 - unpinned uses: hrun's `unpinned-uses` rule; zizmor's `unpinned-uses` with every action required
   to be hash-pinned (ci/bench/zizmor.yml).
+
+A file hrun cannot parse (a `parse` error) has no verdict. It is left out of the
+comparison, and listed, only when zizmor cannot read it either (`--strict-collection` fails on it);
+a file zizmor audits but hrun cannot parse is a disagreement. The differences we keep on purpose
+are in DELIBERATE_DIFFERENCES, each with its reason: they are printed in their own section, and
+one that no longer shows is reported too, so the list cannot go stale.
+
+Exit 0 when every other file gets the same verdict from both tools, 1 otherwise.
 """
 import argparse
 import json
@@ -19,6 +27,28 @@ import sys
 import time
 
 HRUN_RULES = {"pull-request-target": "dangerous-trigger", "unpinned-uses": "unpinned-uses"}
+RULES = ("dangerous-trigger", "unpinned-uses")
+# Errors that mean hrun could not read the file as a workflow or action at all.
+UNPARSED_KINDS = {"parse"}
+# zizmor's exit codes when it audited everything: 0, or 10-14 by the highest severity found.
+ZIZMOR_AUDITED = {0, 10, 11, 12, 13, 14}
+
+# (file relative to the corpus, rule) -> why hrun's verdict differs from zizmor's on purpose.
+DELIBERATE_DIFFERENCES = {
+    ("matplotlib-3.11.2/.github/workflows/labeler.yml", "dangerous-trigger"):
+        "hrun denies every pull_request_target trigger, whatever its jobs run; zizmor passes this "
+        "workflow because its only step is actions/labeler, an action it judges safe there",
+    # "parse": hrun refuses the file itself.
+    ("numpy-2.5.5/.github/workflows/images.yml", "parse"):
+        "`branches:` is left empty (null); GitHub's workflow schema allows only a string or a list "
+        "of strings for every branch, tag and path filter, and its reader rejects null there with "
+        "\"Unexpected value ''\" at 9:14, as hrun does (checked with GitHub's own parser, npm "
+        "@actions/workflow-parser); zizmor reads it leniently",
+}
+
+
+def count_files(n):
+    return f"{n} file" if n == 1 else f"{n} files"
 
 
 def run(cmd):
@@ -28,22 +58,39 @@ def run(cmd):
 
 
 def hrun_verdicts(hrun, files, root):
+    """hrun's verdicts per file, and the files it could not parse (with the first reason)."""
     _, proc = run([hrun, "lint", "--format", "json", *map(str, files)])
-    if proc.returncode not in (0, 1):
-        sys.exit(f"hrun lint could not evaluate the corpus (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
-    report = json.loads(proc.stdout)
+    if proc.returncode not in (0, 1, 2):
+        sys.exit(f"hrun lint failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+    try:
+        report = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        sys.exit(f"hrun lint printed no JSON report (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+    unparsed = {}
+    for error in report["errors"]:
+        if error["kind"] not in UNPARSED_KINDS or not error.get("file"):
+            sys.exit(f"hrun lint could not evaluate the corpus: {error['kind']}: {error['message']}")
+        rel = str(pathlib.Path(error["file"]).resolve().relative_to(root))
+        unparsed.setdefault(rel, error["message"])
     verdicts = {}
     for f in report["findings"]:
         rule = HRUN_RULES.get(f["rule_id"])
         if rule and f["severity"] == "deny":
             path = pathlib.Path(f["location"]["file"]).resolve()
             verdicts.setdefault(str(path.relative_to(root)), set()).add(rule)
-    return verdicts
+    return verdicts, unparsed
+
+
+def zizmor_cannot_audit(zizmor, config, path):
+    """Whether zizmor fails to read `path` (it only warns and skips such a file by default)."""
+    _, proc = run([zizmor, "--offline", "--no-ignores", "--no-progress", "--strict-collection",
+                   "--format", "json", "--config", config, str(path)])
+    return proc.returncode not in ZIZMOR_AUDITED
 
 
 def zizmor_verdicts(zizmor, config, files, root):
     _, proc = run([zizmor, "--offline", "--no-ignores", "--no-progress", "--format", "json", "--config", config, *map(str, files)])
-    if proc.returncode not in (0, 10, 11, 12, 13, 14):
+    if proc.returncode not in ZIZMOR_AUDITED:
         sys.exit(f"zizmor failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
     verdicts = {}
     for finding in json.loads(proc.stdout):
@@ -89,23 +136,54 @@ def main():
     print(f"zizmor:    {n / z:10.1f} files/s  ({z * 1000:.1f} ms per run)")
     print(f"ratio:     {z / h:10.2f}x  (hrun throughput / zizmor throughput; target >= 5x)")
 
-    hv = hrun_verdicts(args.hrun, files, root)
+    hv, unparsed = hrun_verdicts(args.hrun, files, root)
     zv = zizmor_verdicts(args.zizmor, args.zizmor_config, files, root)
-    disagree = []
+    disagree, excluded, deliberate = [], [], []
+    observed = set()
     for f in files:
         rel = str(f.relative_to(root))
-        for rule in ("dangerous-trigger", "unpinned-uses"):
+        if rel in unparsed:
+            if zizmor_cannot_audit(args.zizmor, args.zizmor_config, f):
+                excluded.append(f"  {rel}: {unparsed[rel]}")
+            else:
+                line = f"  {rel}: hrun cannot parse it ({unparsed[rel]}), zizmor audits it"
+                reason = DELIBERATE_DIFFERENCES.get((rel, "parse"))
+                if reason:
+                    observed.add((rel, "parse"))
+                    deliberate.append(f"{line}\n    why: {reason}")
+                else:
+                    disagree.append(line)
+            continue
+        for rule in RULES:
             a, b = rule in hv.get(rel, set()), rule in zv.get(rel, set())
-            if a != b:
-                disagree.append(f"  {rel}: {rule}: hrun {'denies' if a else 'allows'}, zizmor {'flags' if b else 'passes'}")
-    for rule in ("dangerous-trigger", "unpinned-uses"):
+            if a == b:
+                continue
+            line = f"  {rel}: {rule}: hrun {'denies' if a else 'allows'}, zizmor {'flags' if b else 'passes'}"
+            reason = DELIBERATE_DIFFERENCES.get((rel, rule))
+            if reason:
+                observed.add((rel, rule))
+                deliberate.append(f"{line}\n    why: {reason}")
+            else:
+                disagree.append(line)
+    for rel, rule in sorted(DELIBERATE_DIFFERENCES.keys() - observed):
+        disagree.append(f"  {rel}: {rule}: listed as a deliberate difference, but the tools agree "
+                        "or the file is gone: update DELIBERATE_DIFFERENCES")
+    for rule in RULES:
         flagged = sum(rule in v for v in hv.values())
-        print(f"{rule}: hrun denies {flagged} files, zizmor flags {sum(rule in v for v in zv.values())}")
+        print(f"{rule}: hrun denies {count_files(flagged)}, zizmor flags {sum(rule in v for v in zv.values())}")
+    compared = n - len(excluded)
+    if excluded:
+        print(f"not compared: {count_files(len(excluded))} neither tool can read:")
+        print("\n".join(excluded))
+    if deliberate:
+        print(f"deliberate differences: {len(deliberate)} (kept on purpose, not counted as disagreements):")
+        print("\n".join(deliberate))
     if disagree:
-        print(f"verdicts: {len(disagree)} disagreements on {n} files:")
+        print(f"verdicts: {len(disagree)} disagreement{'' if len(disagree) == 1 else 's'} on {count_files(compared)}:")
         print("\n".join(disagree))
         sys.exit(1)
-    print(f"verdicts: same on all {n} files for both shared rules")
+    print(f"verdicts: same on all {count_files(compared)} compared for both shared rules"
+          + (", apart from the deliberate differences above" if deliberate else ""))
 
 
 if __name__ == "__main__":

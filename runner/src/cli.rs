@@ -20,6 +20,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check workflows and actions against policy (exit 0 allowed, 1 denied, 2 could not evaluate).
+    #[command(long_about = commands::lint::LONG_HELP, verbatim_doc_comment)]
     Lint(commands::lint::LintArgs),
     /// Print a workflow or action file as GitHub reads it (JSON), or its errors with positions.
     Parse(commands::parse::ParseArgs),
@@ -28,6 +29,8 @@ pub enum Command {
     /// Run a workflow here as GitHub's runner would (exit 0 success, 1 a job failed, 2 could not
     /// start); without a workflow, list the workflows and jobs found.
     Exec(commands::exec::ExecArgs),
+    /// The action store: pull, import, list and resolve actions pinned to a commit.
+    Actions(commands::actions::ActionsArgs),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -36,6 +39,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Parse(args) => commands::parse::run(args),
         Command::Expr(args) => commands::expr::run(args),
         Command::Exec(args) => commands::exec::run(args),
+        Command::Actions(args) => commands::actions::run(args),
     };
     match result {
         Ok(exit) => exit.into(),

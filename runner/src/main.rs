@@ -6,6 +6,7 @@
 
 use clap::Parser;
 
+mod actions;
 mod cli;
 mod commands;
 mod engine;

@@ -81,3 +81,28 @@ fn parse_reports_unknown_key_with_position_and_exits_2() {
     assert!(err.contains("ci.yml:5:5"), "{err}");
     assert!(err.contains("stepz"), "{err}");
 }
+
+#[test]
+fn parse_reads_an_action_yml_among_workflows_as_a_workflow() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let workflows = dir.path().join(".github/workflows");
+    std::fs::create_dir_all(&workflows).expect("mkdir");
+    let wf = workflows.join("action.yml");
+    std::fs::write(
+        &wf,
+        "on: push\njobs:\n  build:\n    runs-on: x\n    steps:\n      - uses: $/\n",
+    )
+    .expect("write");
+    let out = hrun(&["parse", wf.to_str().expect("utf-8 path")]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        v["jobs"][0]["steps"][0]["action"]["kind"],
+        "same_repository"
+    );
+}

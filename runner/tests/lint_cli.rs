@@ -117,3 +117,54 @@ fn unknown_format_is_a_usage_error() {
     let out = hrun(&["lint", "--format", "xml", "."], dir.path());
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn rego_rule_from_policy_file_denies_at_the_path_it_names() {
+    let (dir, _) = repo_with(
+        "on: push\njobs:\n  build:\n    runs-on: self-hosted\n    steps:\n      - run: true\n",
+    );
+    std::fs::write(
+        dir.path().join(".github/runners.rego"),
+        r#"package hrun.runners
+deny contains {"msg": "bare self-hosted runner", "path": ["jobs", i, "runs_on"]} if {
+    some i, job in input.jobs
+    some label in job.runs_on.value.labels
+    label.value == "self-hosted"
+    count(job.runs_on.value.labels) == 1
+}
+"#,
+    )
+    .expect("write rego");
+    std::fs::write(
+        dir.path().join(".github/hrun-policy.toml"),
+        "rego = [\"runners.rego\"]\n",
+    )
+    .expect("write policy");
+    let out = hrun(&["lint", "."], dir.path());
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("error[rego/runners]: bare self-hosted runner"),
+        "{text}"
+    );
+    assert!(text.contains("ci.yml:4:14"), "{text}");
+}
+
+#[test]
+fn broken_rego_exits_2_not_1() {
+    let (dir, _) = repo_with(
+        "on: pull_request_target\njobs:\n  a:\n    runs-on: x\n    steps:\n      - run: true\n",
+    );
+    std::fs::write(
+        dir.path().join(".github/bad.rego"),
+        "package hrun\ndeny contains x if { x := 1 + }\n",
+    )
+    .expect("write rego");
+    std::fs::write(
+        dir.path().join(".github/hrun-policy.toml"),
+        "rego = [\"bad.rego\"]\n",
+    )
+    .expect("write policy");
+    let out = hrun(&["lint", "."], dir.path());
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+}

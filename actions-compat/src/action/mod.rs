@@ -23,8 +23,8 @@ pub use model::{
 use std::path::Path;
 
 use crate::diagnostic::{LoadError, ParseErrors};
+use crate::schema::reader::read_source;
 use crate::workflow::ParseOptions;
-use crate::yaml;
 
 /// Reads an action file's text; `file_name` names it in diagnostics.
 pub fn parse(source: &str, file_name: &str) -> Result<Action, ParseErrors> {
@@ -37,22 +37,19 @@ pub fn parse_with(
     file_name: &str,
     options: &ParseOptions,
 ) -> Result<Action, ParseErrors> {
-    let root = yaml::parse(source, file_name, &options.limits)?;
-    let (token, errors) =
-        crate::schema::reader::read(&root, &schema::ACTION_ROOT, file_name, false);
-    if !errors.is_empty() {
-        return Err(ParseErrors(errors));
-    }
+    let token = read_source(
+        source,
+        file_name,
+        &options.limits,
+        &schema::ACTION_ROOT,
+        false,
+    )?;
     convert::action(&token, file_name)
 }
 
 /// Reads an action file from disk; diagnostics name it by `path` as given.
 pub fn parse_file(path: &Path) -> Result<Action, LoadError> {
-    let source = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    Ok(parse(&source, &path.display().to_string())?)
+    crate::diagnostic::parse_file(path, parse)
 }
 
 #[cfg(test)]

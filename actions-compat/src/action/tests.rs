@@ -97,7 +97,7 @@ fn reads_a_composite_action_with_the_step_model() {
     assert!(matches!(
         &composite.steps[1].kind,
         StepKind::Uses {
-            action: UsesRef::Repository { .. },
+            action: UsesRef::Repository(_),
             ..
         }
     ));

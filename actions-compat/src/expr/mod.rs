@@ -228,6 +228,18 @@ pub fn evaluate(expr: &Expr, ctx: &EvalContext<'_>) -> Result<Value, ExprError> 
     eval::evaluate(expr, ctx)
 }
 
+/// GitHub's `==` between two values, as the matrix filters compare (coercing, strings ignoring
+/// case; an array or object equals only itself).
+pub(crate) fn loose_equals(left: &Value, right: &Value) -> bool {
+    eval::coerce::abstract_eq(
+        &eval::val::Val::from_value(left),
+        &eval::val::Val::from_value(right),
+    )
+}
+
+pub(crate) use casing::fold_str;
+pub(crate) use number::parse_number;
+
 #[cfg(test)]
 mod tests {
     use super::*;

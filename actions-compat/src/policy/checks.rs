@@ -5,9 +5,8 @@
 use super::finding::{Finding, Location};
 use super::injection::{attacker_controlled, Taint};
 use super::policy_file::Policy;
-use super::report::LintError;
 use super::rules::BuiltinRule;
-use super::uses_ref::{GitRef, PinStatus, UsesRef};
+use crate::workflow::{GitRef, PinStatus, UsesRef};
 
 /// A finding of a built-in rule at the level the policy gives it, or `None` when the policy
 /// turns the rule off.
@@ -47,21 +46,12 @@ pub fn check_trigger(event: &str, at: &Location, policy: &Policy) -> Option<Find
 }
 
 /// `unpinned-uses`: an action, reusable workflow or image not pinned to a commit SHA or digest,
-/// unless the policy allows it. A value that is no reference at all is an error.
-pub fn check_uses(
-    uses: &str,
-    at: &Location,
-    policy: &Policy,
-) -> Result<Option<Finding>, LintError> {
-    let parsed = UsesRef::parse(uses).map_err(|source| LintError::InvalidUses {
-        at: at.clone(),
-        uses: uses.to_string(),
-        source,
-    })?;
-    if parsed.pin_status() != PinStatus::Unpinned || policy.allowance_for(&parsed).is_some() {
-        return Ok(None);
+/// unless the policy allows it. `uses` is the reference as written, for the message.
+pub fn check_uses(parsed: &UsesRef, uses: &str, at: &Location, policy: &Policy) -> Option<Finding> {
+    if parsed.pin_status() != PinStatus::Unpinned || policy.allowance_for(parsed).is_some() {
+        return None;
     }
-    let (message, help) = match &parsed {
+    let (message, help) = match parsed {
         UsesRef::Docker(image) => (
             format!(
                 "`{uses}` is not pinned to an image digest: the tag can be moved to another image"
@@ -101,15 +91,9 @@ pub fn check_uses(
                 ),
             )
         }
-        UsesRef::Local(_) | UsesRef::SameRepository(_) => return Ok(None),
+        UsesRef::Local(_) | UsesRef::SameRepository(_) => return None,
     };
-    Ok(finding(
-        policy,
-        BuiltinRule::UnpinnedUses,
-        message,
-        at,
-        help,
-    ))
+    finding(policy, BuiltinRule::UnpinnedUses, message, at, help)
 }
 
 /// Where an expression is expanded, for the template-injection message.
@@ -173,8 +157,13 @@ mod tests {
         Policy::parse(text, Path::new(".github/hrun-policy.toml")).unwrap()
     }
 
+    fn check(text: &str, policy: &Policy) -> Option<Finding> {
+        let parsed = UsesRef::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        check_uses(&parsed, text, &at(), policy)
+    }
+
     fn uses(text: &str) -> Option<Finding> {
-        check_uses(text, &at(), &Policy::default()).unwrap()
+        check(text, &Policy::default())
     }
 
     #[test]
@@ -236,30 +225,15 @@ mod tests {
     }
 
     #[test]
-    fn invalid_uses_is_an_error_not_a_pass() {
-        let err = check_uses("actions/checkout", &at(), &Policy::default()).unwrap_err();
-        assert!(matches!(err, LintError::InvalidUses { .. }));
-        assert_eq!(err.location(), Some(&at()));
-    }
-
-    #[test]
     fn policy_allowances_accept_owners_and_exact_refs() {
         let policy = policy(
             "[[allow]]\nowner = \"actions\"\nreason = \"GitHub's\"\n\
              [[allow]]\nuses = \"docker://alpine:3.20\"\nreason = \"nightly rebuilt\"\n",
         );
-        assert_eq!(
-            check_uses("actions/checkout@v4", &at(), &policy).unwrap(),
-            None
-        );
-        assert_eq!(
-            check_uses("docker://alpine:3.20", &at(), &policy).unwrap(),
-            None
-        );
-        assert!(check_uses("docker://alpine:3.21", &at(), &policy)
-            .unwrap()
-            .is_some());
-        assert!(check_uses("octo/x@v1", &at(), &policy).unwrap().is_some());
+        assert_eq!(check("actions/checkout@v4", &policy), None);
+        assert_eq!(check("docker://alpine:3.20", &policy), None);
+        assert!(check("docker://alpine:3.21", &policy).is_some());
+        assert!(check("octo/x@v1", &policy).is_some());
     }
 
     #[test]
@@ -268,9 +242,7 @@ mod tests {
             "[rules.unpinned-uses]\nlevel = \"warn\"\nreason = \"migrating\"\n\
              [rules.pull-request-target]\nlevel = \"off\"\nreason = \"label-only workflows\"\n",
         );
-        let f = check_uses("actions/checkout@v4", &at(), &policy)
-            .unwrap()
-            .unwrap();
+        let f = check("actions/checkout@v4", &policy).unwrap();
         assert_eq!(f.severity, Severity::Warn);
         assert_eq!(check_trigger("pull_request_target", &at(), &policy), None);
     }

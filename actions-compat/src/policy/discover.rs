@@ -2,10 +2,12 @@
 //! repository each belongs to (for the policy file and for repository-relative SARIF URIs).
 //!
 //! A file argument is linted as given (`action.yml`/`action.yaml` as an action, anything else
-//! as a workflow). A directory is searched for `.github/workflows/*.yml|*.yaml` and, at any
-//! depth, `action.yml|action.yaml`; the search skips `.git`, `node_modules`, `target` and hidden
-//! directories other than `.github`, never follows symbolic links, and is bounded in depth and
-//! entries so that no tree can make it hang.
+//! as a workflow). A directory is searched, at any depth, for `.github/workflows/*.yml|*.yaml`
+//! (so a directory holding several repositories lints each) and `action.yml|action.yaml` (except
+//! directly in `.github/workflows/`, where GitHub reads every YAML file as a workflow); the
+//! search skips `.git`, `node_modules`, `target` and hidden directories other than `.github`,
+//! never follows symbolic links, and is bounded in depth and entries so that no tree can make it
+//! hang.
 
 use super::report::LintError;
 use std::collections::HashSet;
@@ -32,9 +34,9 @@ impl FileKind {
         }
     }
 
-    /// `action.yml` and `action.yaml` are actions, except directly under `.github/workflows/`,
-    /// where GitHub reads every YAML file as a workflow.
-    fn of(path: &Path) -> FileKind {
+    /// What the file at `path` is read as: `action.yml` and `action.yaml` are actions, except
+    /// directly under `.github/workflows/`, where GitHub reads every YAML file as a workflow.
+    pub fn of(path: &Path) -> FileKind {
         let in_workflows = path.parent().is_some_and(is_workflows_dir);
         match path.file_name().and_then(|n| n.to_str()) {
             Some("action.yml" | "action.yaml") if !in_workflows => FileKind::Action,
@@ -116,65 +118,85 @@ pub fn discover(paths: &[PathBuf]) -> (Vec<LintTarget>, Vec<LintError>) {
 }
 
 fn search_directory(dir: &Path) -> std::io::Result<Vec<(PathBuf, FileKind)>> {
-    let mut found = Vec::new();
-    let workflows = if is_workflows_dir(dir) {
-        Some(dir.to_path_buf())
-    } else {
-        Some(dir.join(".github").join("workflows")).filter(|d| d.is_dir())
-    };
-    if let Some(workflows) = workflows {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&workflows)?
-            .filter_map(Result::ok)
-            .filter(|entry| entry.file_type().is_ok_and(|t| t.is_file()))
-            .map(|entry| entry.path())
-            .filter(|path| {
-                matches!(
-                    path.extension().and_then(|e| e.to_str()),
-                    Some("yml" | "yaml")
-                )
-            })
-            .collect();
-        files.sort();
-        found.extend(files.into_iter().map(|p| (tidy(&p), FileKind::Workflow)));
+    let mut found = Found::default();
+    if is_workflows_dir(dir) {
+        found.workflows.extend(workflow_files(dir)?);
     }
-    let mut actions = Vec::new();
     let mut budget = MAX_ENTRIES;
-    find_actions(dir, 0, &mut budget, &mut actions)?;
-    actions.sort();
-    found.extend(actions.into_iter().map(|p| (tidy(&p), FileKind::Action)));
-    Ok(found)
+    found.walk(dir, 0, &mut budget)?;
+    found.workflows.sort();
+    found.actions.sort();
+    Ok(found
+        .workflows
+        .into_iter()
+        .map(|p| (tidy(&p), FileKind::Workflow))
+        .chain(
+            found
+                .actions
+                .into_iter()
+                .map(|p| (tidy(&p), FileKind::Action)),
+        )
+        .collect())
 }
 
-fn find_actions(
-    dir: &Path,
-    depth: usize,
-    budget: &mut usize,
-    out: &mut Vec<PathBuf>,
-) -> std::io::Result<()> {
-    let entries = std::fs::read_dir(dir)?;
-    let mut subdirs = Vec::new();
-    for entry in entries {
-        if *budget == 0 {
-            return Ok(());
+/// What a directory search found.
+#[derive(Default)]
+struct Found {
+    workflows: Vec<PathBuf>,
+    actions: Vec<PathBuf>,
+}
+
+impl Found {
+    fn walk(&mut self, dir: &Path, depth: usize, budget: &mut usize) -> std::io::Result<()> {
+        let entries = std::fs::read_dir(dir)?;
+        let in_github = dir.file_name().is_some_and(|n| n == ".github");
+        let in_workflows = is_workflows_dir(dir);
+        let mut subdirs = Vec::new();
+        for entry in entries {
+            if *budget == 0 {
+                return Ok(());
+            }
+            *budget -= 1;
+            let Ok(entry) = entry else { continue };
+            let Ok(file_type) = entry.file_type() else {
+                continue;
+            };
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if file_type.is_file() {
+                if !in_workflows && matches!(name.as_ref(), "action.yml" | "action.yaml") {
+                    self.actions.push(entry.path());
+                }
+            } else if file_type.is_dir() && depth < MAX_DEPTH && !skipped_dir(&name) {
+                if in_github && name == "workflows" {
+                    // Not the user's argument: an unreadable one is skipped.
+                    self.workflows
+                        .extend(workflow_files(&entry.path()).unwrap_or_default());
+                }
+                subdirs.push(entry.path());
+            }
         }
-        *budget -= 1;
-        let Ok(entry) = entry else { continue };
-        let Ok(file_type) = entry.file_type() else {
-            continue;
-        };
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if file_type.is_file() && matches!(name.as_ref(), "action.yml" | "action.yaml") {
-            out.push(entry.path());
-        } else if file_type.is_dir() && depth < MAX_DEPTH && !skipped_dir(&name) {
-            subdirs.push(entry.path());
+        for sub in subdirs {
+            // An unreadable subdirectory is not the user's argument: skip it rather than fail.
+            let _ = self.walk(&sub, depth + 1, budget);
         }
+        Ok(())
     }
-    for sub in subdirs {
-        // An unreadable subdirectory is not the user's argument: skip it rather than fail.
-        let _ = find_actions(&sub, depth + 1, budget, out);
-    }
-    Ok(())
+}
+
+/// The `*.yml` and `*.yaml` files directly in a `.github/workflows` directory.
+fn workflow_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    Ok(std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_type().is_ok_and(|t| t.is_file()))
+        .map(|entry| entry.path())
+        .filter(|path| {
+            matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("yml" | "yaml")
+            )
+        })
+        .collect())
 }
 
 fn skipped_dir(name: &str) -> bool {
@@ -318,6 +340,40 @@ mod tests {
         let (targets, _) = discover(&[tree.root().to_path_buf()]);
         assert_eq!(targets.len(), 1);
         assert_eq!(targets[0].kind, FileKind::Workflow);
+    }
+
+    #[test]
+    fn finds_the_workflows_of_every_repository_below_a_directory() {
+        let tree = TestTree::new("discover-nested");
+        tree.write("one/.github/workflows/ci.yml", "on: push\n");
+        tree.write("one/.github/workflows/action.yml", "on: push\n");
+        tree.write("one/.github/workflows/sub/x.yml", "on: push\n");
+        tree.write("two/.github/workflows/release.yaml", "on: push\n");
+        tree.write("two/.github/actions/setup/action.yml", "runs: {}\n");
+        let (targets, errors) = discover(&[tree.root().to_path_buf()]);
+        assert!(errors.is_empty(), "{errors:?}");
+        let found: Vec<(String, String, FileKind)> = targets
+            .iter()
+            .map(|t| {
+                let repo = t
+                    .repo_root
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                (repo, t.repo_relative.clone(), t.kind)
+            })
+            .collect();
+        let entry = |repo: &str, path: &str, kind| (repo.to_string(), path.to_string(), kind);
+        assert_eq!(
+            found,
+            [
+                entry("one", ".github/workflows/action.yml", FileKind::Workflow),
+                entry("one", ".github/workflows/ci.yml", FileKind::Workflow),
+                entry("two", ".github/workflows/release.yaml", FileKind::Workflow),
+                entry("two", ".github/actions/setup/action.yml", FileKind::Action),
+            ]
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use super::checks::ScriptKind;
 use super::finding::Location;
 use super::rego::PathSegment;
 use crate::action::{Action, RunsKind};
-use crate::workflow::{JobKind, Step, StepKind, Templated, Workflow};
+use crate::workflow::{JobKind, Spanned, Step, StepKind, Templated, UsesRef, Workflow};
 use std::path::Path;
 
 /// A string value and where it was written.
@@ -18,6 +18,24 @@ use std::path::Path;
 pub struct Located {
     pub value: String,
     pub at: Location,
+}
+
+/// A `uses:` value: as written, as parsed, and where it was written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Uses {
+    pub written: String,
+    pub reference: UsesRef,
+    pub at: Location,
+}
+
+impl Uses {
+    fn new(written: &Spanned<String>, reference: UsesRef, file: &Path) -> Uses {
+        Uses {
+            written: written.value.clone(),
+            reference,
+            at: Location::new(file, written.line, written.col),
+        }
+    }
 }
 
 /// A script body into which `${{ }}` expressions are expanded before it runs.
@@ -36,7 +54,7 @@ pub struct LintView {
     pub triggers: Vec<Located>,
     /// Every `uses:`: reusable workflows called by jobs, actions used by steps, and a docker
     /// action's `runs.image` when it is a `docker://` reference.
-    pub uses: Vec<Located>,
+    pub uses: Vec<Uses>,
     /// Scripts that expand at least one expression.
     pub scripts: Vec<Script>,
 }
@@ -59,10 +77,10 @@ pub fn from_workflow(workflow: &Workflow, source: &str, file: &Path) -> LintView
     }
     for job in &workflow.jobs {
         match &job.kind {
-            JobKind::Reusable(call) => view.uses.push(Located {
-                value: call.uses.value.clone(),
-                at: at(call.uses.line, call.uses.col),
-            }),
+            JobKind::Reusable(call) => {
+                view.uses
+                    .push(Uses::new(&call.uses, call.workflow.clone(), file));
+            }
             JobKind::Runner(runner) => {
                 for step in &runner.steps {
                     step_items(step, file, &mut view);
@@ -83,12 +101,11 @@ fn step_items(step: &Step, file: &Path, view: &mut LintView) {
     };
     match &step.kind {
         StepKind::Run { run, .. } => view.scripts.extend(script(run, ScriptKind::Run)),
-        StepKind::Uses { uses, with, .. } => {
-            view.uses.push(Located {
-                value: uses.value.clone(),
-                at: Location::new(file, uses.line, uses.col),
-            });
-            if is_github_script(&uses.value) {
+        StepKind::Uses {
+            uses, action, with, ..
+        } => {
+            view.uses.push(Uses::new(uses, action.clone(), file));
+            if is_github_script(action) {
                 let input = with
                     .as_ref()
                     .and_then(Templated::as_literal)
@@ -96,6 +113,12 @@ fn step_items(step: &Step, file: &Path, view: &mut LintView) {
                 if let Some(input) = input {
                     view.scripts.extend(script(input, ScriptKind::GithubScript));
                 }
+            }
+        }
+        // The model refuses a block inside a block, so this goes one level deep.
+        StepKind::Parallel { steps } => {
+            for step in steps {
+                step_items(step, file, view);
             }
         }
         StepKind::Wait { .. } | StepKind::WaitAll | StepKind::Cancel { .. } => {}
@@ -113,16 +136,9 @@ pub fn from_action(action: &Action, file: &Path) -> LintView {
             }
         }
         RunsKind::Docker(docker) => {
-            if docker
-                .image
-                .value
-                .to_ascii_lowercase()
-                .starts_with("docker://")
-            {
-                view.uses.push(Located {
-                    value: docker.image.value.clone(),
-                    at: Location::new(file, docker.image.line, docker.image.col),
-                });
+            // `Dockerfile` or a path to one is built from the repository: nothing to pin.
+            if let Some(reference) = UsesRef::docker_image(&docker.image.value) {
+                view.uses.push(Uses::new(&docker.image, reference, file));
             }
         }
         RunsKind::Node(_) => {}
@@ -130,10 +146,11 @@ pub fn from_action(action: &Action, file: &Path) -> LintView {
     view
 }
 
-fn is_github_script(uses: &str) -> bool {
-    uses.split('@')
-        .next()
-        .is_some_and(|target| target.eq_ignore_ascii_case("actions/github-script"))
+fn is_github_script(action: &UsesRef) -> bool {
+    matches!(action, UsesRef::Repository(repo)
+        if repo.owner().eq_ignore_ascii_case("actions")
+            && repo.repo().eq_ignore_ascii_case("github-script")
+            && repo.path().is_none())
 }
 
 /// The line and column a path into a JSON input points at: the position recorded by the deepest
@@ -249,6 +266,13 @@ mod tests {
             .collect()
     }
 
+    fn uses(items: &[Uses]) -> Vec<(&str, usize, usize)> {
+        items
+            .iter()
+            .map(|u| (u.written.as_str(), u.at.line, u.at.col))
+            .collect()
+    }
+
     fn workflow(text: &str) -> Workflow {
         crate::workflow::parse(text, "wf.yml").unwrap_or_else(|e| panic!("{e}"))
     }
@@ -279,7 +303,7 @@ jobs:
             [("pull_request_target", 2, 3), ("push", 4, 3)]
         );
         assert_eq!(
-            values(&view.uses),
+            uses(&view.uses),
             [
                 ("octo/ci/.github/workflows/b.yml@main", 7, 11),
                 ("actions/checkout@v4", 11, 15),
@@ -312,7 +336,7 @@ jobs:
     fn finds_composite_steps_scripts_and_docker_images_in_actions() {
         let composite = "name: a\ndescription: d\nruns:\n  using: composite\n  steps:\n    - uses: actions/cache@v4\n    - run: echo ${{ github.head_ref }}\n      shell: bash\n    - run: echo plain\n      shell: bash\n";
         let view = from_action(&action(composite), Path::new("action.yml"));
-        assert_eq!(values(&view.uses), [("actions/cache@v4", 6, 13)]);
+        assert_eq!(uses(&view.uses), [("actions/cache@v4", 6, 13)]);
         assert_eq!(
             view.scripts,
             [Script {
@@ -324,7 +348,7 @@ jobs:
         let docker =
             "name: a\ndescription: d\nruns:\n  using: docker\n  image: docker://alpine:3\n";
         let view = from_action(&action(docker), Path::new("action.yml"));
-        assert_eq!(values(&view.uses), [("docker://alpine:3", 5, 10)]);
+        assert_eq!(uses(&view.uses), [("docker://alpine:3", 5, 10)]);
         let dockerfile = "name: a\ndescription: d\nruns:\n  using: docker\n  image: Dockerfile\n";
         assert!(from_action(&action(dockerfile), Path::new("a"))
             .uses

@@ -29,7 +29,6 @@ pub mod report;
 pub mod rules;
 #[cfg(test)]
 mod test_tree;
-pub mod uses_ref;
 
 pub use discover::{FileKind, LintTarget};
 pub use finding::{Finding, Location, Severity};
@@ -39,4 +38,3 @@ pub use rego::{RegoError, RegoPolicy};
 pub use render::{OutputFormat, RenderOptions, UnknownFormat};
 pub use report::{LintError, LintReport, Outcome, SourceFile};
 pub use rules::{BuiltinRule, RuleInfo};
-pub use uses_ref::{PinStatus, UsesRef, UsesRefError};

@@ -24,8 +24,8 @@
 
 use super::finding::{Location, Severity};
 use super::rules::{BuiltinRule, CUSTOM_RULE_PREFIX};
-use super::uses_ref::{is_owner_name, UsesRef, UsesRefError};
 use crate::source_text::line_col;
+use crate::workflow::{UsesRef, UsesRefError};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -304,6 +304,15 @@ impl Policy {
             Some(Level::Off) => None,
         }
     }
+}
+
+/// GitHub user and organization names: letters, digits and hyphens (enterprise-managed users
+/// add `_`).
+fn is_owner_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn is_custom_rule_id(id: &str) -> bool {

@@ -18,9 +18,10 @@
 //!   field names in `snake_case` (`runs_on`, `timeout_minutes`), jobs and steps as arrays in
 //!   the order written, and every value wrapped with its position (`{"value": ..., "line": L,
 //!   "col": C}`, or `"expression"` and `"source"` instead of `"value"` when it is computed by
-//!   `${{ }}`). Action files are given as the action model serializes them
-//!   ([`crate::action`]). A finding's `path` is followed through `input` and the finding placed
-//!   at the position of the deepest value it reaches.
+//!   `${{ }}`). The steps of a `parallel:` block are inside it (`{"type": "parallel",
+//!   "steps": [...]}`), so a rule about every step looks there too. Action files are given as
+//!   the action model serializes them ([`crate::action`]). A finding's `path` is followed
+//!   through `input` and the finding placed at the position of the deepest value it reaches.
 //!   `data.lint.file.path` is the file's path relative to the repository root and
 //!   `data.lint.file.kind` is `"workflow"` or `"action"`.
 //!

@@ -5,7 +5,6 @@ use super::finding::{Finding, Location, Severity};
 use super::policy_file::PolicyFileError;
 use super::rego::RegoError;
 use super::rules::{custom_rule_info, BuiltinRule, RuleInfo};
-use super::uses_ref::UsesRefError;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -60,14 +59,6 @@ pub enum LintError {
     /// The workflow or action file is not valid (as GitHub would reject it).
     #[error("{message}")]
     Parse { at: Location, message: String },
-    /// A `uses:` value that is no reference at all.
-    #[error("`uses: {uses}` is not a valid reference: {source}")]
-    InvalidUses {
-        at: Location,
-        uses: String,
-        #[source]
-        source: UsesRefError,
-    },
     #[error(transparent)]
     Policy(#[from] PolicyFileError),
     /// A Rego policy failed to load or to evaluate against `file`.
@@ -82,7 +73,7 @@ impl LintError {
     /// Where in a file the problem is, when it has a position.
     pub fn location(&self) -> Option<&Location> {
         match self {
-            LintError::Parse { at, .. } | LintError::InvalidUses { at, .. } => Some(at),
+            LintError::Parse { at, .. } => Some(at),
             LintError::Policy(error) => error.location(),
             LintError::Search { .. } | LintError::Read { .. } | LintError::Rego { .. } => None,
         }
@@ -104,7 +95,6 @@ impl LintError {
             LintError::Search { .. } => "search",
             LintError::Read { .. } => "read",
             LintError::Parse { .. } => "parse",
-            LintError::InvalidUses { .. } => "invalid-uses",
             LintError::Policy(_) => "policy-file",
             LintError::Rego { .. } => "rego",
         }
@@ -116,9 +106,6 @@ impl LintError {
             LintError::Search { .. } => Some("check the path"),
             LintError::Read { .. } => None,
             LintError::Parse { .. } => None,
-            LintError::InvalidUses { .. } => {
-                Some("write `owner/repo[/path]@ref`, `./path` or `docker://image@sha256:digest`")
-            }
             LintError::Policy(error) => Some(error.help()),
             LintError::Rego { .. } => {
                 Some("fix the Rego policy; see the contract in `hrun lint --help`")

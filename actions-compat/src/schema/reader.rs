@@ -7,8 +7,8 @@ use super::builtin::ANY;
 use super::strings::read_string;
 use super::token::{Token, TokenKind};
 use super::{inherit, Allowed, Def, Kind, Mapping, Text};
-use crate::diagnostic::Diagnostic;
-use crate::yaml::{CoreValue, Node, NodeKind};
+use crate::diagnostic::{Diagnostic, ParseErrors};
+use crate::yaml::{CoreValue, Limits, Node, NodeKind};
 
 /// Keys of the experimental background steps, refused unless they are enabled.
 const BACKGROUND_STEP_KEYS: [&str; 4] = ["background", "wait", "wait-all", "cancel"];
@@ -16,6 +16,24 @@ const BACKGROUND_STEP_KEYS: [&str; 4] = ["background", "wait", "wait-all", "canc
 const BACKGROUND_ONLY_KEYS: [&str; 3] = ["wait", "wait-all", "cancel"];
 /// How deep one-of definitions may nest inside each other; our tables nest two deep at most.
 const MAX_ONE_OF_NESTING: usize = 8;
+
+/// Reads a document's text as `def`: builds its YAML tree within `limits`, then checks it. The
+/// errors are every one of the first of the two steps that found any, as GitHub reports them.
+pub(crate) fn read_source(
+    source: &str,
+    file: &str,
+    limits: &Limits,
+    def: &'static Def,
+    background_steps: bool,
+) -> Result<Token, ParseErrors> {
+    let root = crate::yaml::parse(source, file, limits)?;
+    let (token, errors) = read(&root, def, file, background_steps);
+    if errors.is_empty() {
+        Ok(token)
+    } else {
+        Err(ParseErrors(errors))
+    }
+}
 
 /// Reads `root` as `def`, returning the token tree and every error found.
 pub(crate) fn read(

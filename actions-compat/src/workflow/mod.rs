@@ -10,13 +10,17 @@
 //!    not allow there;
 //! 3. the converter builds the [`Workflow`] and makes GitHub's remaining checks: job and step ids,
 //!    `needs` (unknown jobs, cycles), `if` conditions, containers, matrices, `runs-on` groups,
-//!    cron schedules and `uses` references.
+//!    cron schedules and `uses` references (parsed into [`UsesRef`], which the policy gate
+//!    reads from the model rather than parsing again).
 //!
 //! As GitHub does, a step that finds problems stops the next from running, so the errors
 //! returned are those of the first step that found any.
 //!
 //! This module reads only the file it is given: reusable workflows a job calls are checked
 //! against their definition by [`check_reusable_call`] when the caller has both.
+//!
+//! For running a workflow, [`graph`] orders its jobs by `needs:` and [`matrix`] expands a job's
+//! `strategy:` into the jobs GitHub would run.
 //!
 //! ```
 //! let src = "on: push\njobs:\n  build:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo hi\n";
@@ -29,10 +33,14 @@
 
 mod convert;
 mod events;
+pub mod graph;
+pub mod matrix;
 pub mod model;
 mod reusable;
 pub(crate) mod schema;
 
+pub use graph::JobGraph;
+pub use matrix::{MatrixCombination, MatrixError, StrategyPlan};
 pub use model::*;
 pub use reusable::check_reusable_call;
 
@@ -41,16 +49,28 @@ pub(crate) use convert::{condition, values, Converter};
 use std::path::Path;
 
 use crate::diagnostic::{LoadError, ParseErrors};
+use crate::schema::reader::read_source;
 use crate::yaml;
 
 /// How to read a workflow file.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ParseOptions {
     /// Size and depth limits; see [`yaml::Limits`] for the defaults.
     pub limits: yaml::Limits,
-    /// Accept GitHub's experimental background steps (`background:`, `wait:`, `wait-all:`,
-    /// `cancel:`), refused by default as GitHub refuses them unless enabled.
+    /// Accept background steps (`background:`, `wait:`, `wait-all:`, `cancel:`). On by default:
+    /// GitHub's workflow syntax documents them. GitHub's parser keeps them behind a feature flag
+    /// (`allowBackgroundSteps`), which its test data sets per case, so `false` reads as it did
+    /// before they were released.
     pub background_steps: bool,
+}
+
+impl Default for ParseOptions {
+    fn default() -> Self {
+        ParseOptions {
+            limits: yaml::Limits::default(),
+            background_steps: true,
+        }
+    }
 }
 
 /// Reads a workflow file's text. `file_name` names it in diagnostics (GitHub uses the path from
@@ -65,16 +85,13 @@ pub fn parse_with(
     file_name: &str,
     options: &ParseOptions,
 ) -> Result<Workflow, ParseErrors> {
-    let root = yaml::parse(source, file_name, &options.limits)?;
-    let (token, errors) = crate::schema::reader::read(
-        &root,
-        &schema::WORKFLOW_ROOT,
+    let token = read_source(
+        source,
         file_name,
+        &options.limits,
+        &schema::WORKFLOW_ROOT,
         options.background_steps,
-    );
-    if !errors.is_empty() {
-        return Err(ParseErrors(errors));
-    }
+    )?;
     let mut converter = Converter::new(file_name);
     let workflow = converter.workflow(&token);
     if !converter.errors.is_empty() {
@@ -85,11 +102,7 @@ pub fn parse_with(
 
 /// Reads a workflow file from disk; diagnostics name it by `path` as given.
 pub fn parse_file(path: &Path) -> Result<Workflow, LoadError> {
-    let source = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    Ok(parse(&source, &path.display().to_string())?)
+    crate::diagnostic::parse_file(path, parse)
 }
 
 #[cfg(test)]

@@ -3,13 +3,18 @@
 //! The builder enforces the [`Limits`] as events arrive, so a hostile document is refused before
 //! it is built: too deep a nesting, too many nodes (aliases count as copies of what they refer
 //! to, which is what stops "billion laughs" documents) and duplicate keys.
+//!
+//! A line of a flow collection that `saphyr-parser` finds too little indented is moved right and
+//! the document parsed again, as [`super::reindent`] explains.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use saphyr_parser::{Event, Marker, Parser, ScalarStyle as SaphyrStyle, Span, Tag};
+use saphyr_parser::{Event, Marker, Parser, ScalarStyle as SaphyrStyle, ScanError, Span, Tag};
 
 use super::node::{Entry, Node, NodeKind, Scalar, ScalarStyle};
+use super::reindent::{is_flow_indentation_error, Reindent};
 use super::Limits;
 use crate::diagnostic::{Diagnostic, ParseErrors};
 
@@ -17,6 +22,8 @@ use crate::diagnostic::{Diagnostic, ParseErrors};
 struct Frame {
     line: usize,
     col: usize,
+    /// A flow collection (`[...]`, `{...}`) rather than a block one.
+    flow: bool,
     anchor: usize,
     /// Nodes in the collection so far, itself included.
     nodes: usize,
@@ -43,7 +50,10 @@ struct Anchored {
 
 struct Builder<'s> {
     file: Arc<str>,
+    /// The text parsed: the document, with the lines [`Reindent`] padded.
     source: &'s str,
+    /// Maps positions in `source` back to the document as written.
+    reindent: &'s Reindent,
     lines: Option<Vec<&'s str>>,
     limits: Limits,
     stack: Vec<Frame>,
@@ -61,10 +71,42 @@ struct Builder<'s> {
 /// A problem that stops the build.
 struct Fatal(Diagnostic);
 
+/// Why one parse of the text failed.
+struct Failure {
+    errors: ParseErrors,
+    /// For `saphyr-parser`'s indentation error inside a flow collection: the 1-based line, the
+    /// 0-based column of the token, and the 0-based column `saphyr-parser` requires.
+    underindented: Option<(usize, usize, usize)>,
+}
+
 pub(super) fn build(source: &str, file: &str, limits: Limits) -> Result<Node, ParseErrors> {
+    let mut reindent = Reindent::default();
+    let mut text = Cow::Borrowed(source);
+    loop {
+        let failure = match build_once(&text, file, limits, &reindent) {
+            Ok(node) => return Ok(node),
+            Err(failure) => failure,
+        };
+        let padded = failure
+            .underindented
+            .and_then(|(line, col, required)| reindent.pad(&text, line, col, required));
+        match padded {
+            Some(padded) => text = Cow::Owned(padded),
+            None => return Err(failure.errors),
+        }
+    }
+}
+
+fn build_once(
+    source: &str,
+    file: &str,
+    limits: Limits,
+    reindent: &Reindent,
+) -> Result<Node, Failure> {
     let mut builder = Builder {
         file: Arc::from(file),
         source,
+        reindent,
         lines: None,
         limits,
         stack: Vec::new(),
@@ -75,23 +117,22 @@ pub(super) fn build(source: &str, file: &str, limits: Limits) -> Result<Node, Pa
         documents: 0,
         errors: Vec::new(),
     };
+    let fail = |errors| Failure {
+        errors: ParseErrors(errors),
+        underindented: None,
+    };
     for event in Parser::new_from_str(source) {
-        let step = match event {
-            Ok((event, span)) => builder.on_event(event, span),
-            Err(e) => Err(Fatal(Diagnostic::new(
-                file,
-                e.marker().line(),
-                e.marker().col() + 1,
-                e.info(),
-            ))),
+        let (event, span) = match event {
+            Ok(event) => event,
+            Err(e) => return Err(builder.scan_failure(&e)),
         };
-        if let Err(Fatal(d)) = step {
+        if let Err(Fatal(d)) = builder.on_event(event, span) {
             builder.errors.push(d);
-            return Err(ParseErrors(builder.errors));
+            return Err(fail(builder.errors));
         }
     }
     if !builder.errors.is_empty() {
-        return Err(ParseErrors(builder.errors));
+        return Err(fail(builder.errors));
     }
     // An empty stream is an empty document: a null scalar.
     Ok(builder.root.unwrap_or_else(|| Node {
@@ -107,8 +148,33 @@ pub(super) fn build(source: &str, file: &str, limits: Limits) -> Result<Node, Pa
 }
 
 impl Builder<'_> {
+    /// The build failed on a syntax error of `saphyr-parser`'s.
+    fn scan_failure(mut self, e: &ScanError) -> Failure {
+        let (line, col) = (e.marker().line(), e.marker().col());
+        let underindented = if is_flow_indentation_error(e.info()) {
+            self.block_indent().map(|required| (line, col, required))
+        } else {
+            None
+        };
+        let (line, col) = self.reindent.original((line, col + 1));
+        self.errors
+            .push(Diagnostic::new(&*self.file, line, col, e.info()));
+        Failure {
+            errors: ParseErrors(self.errors),
+            underindented,
+        }
+    }
+
+    /// The 0-based column a line inside a flow collection must reach for `saphyr-parser`: one
+    /// past the innermost block collection being built (whose 1-based column that is). Block
+    /// collections never start on a padded line, so their columns are those of the text parsed.
+    fn block_indent(&self) -> Option<usize> {
+        self.stack.iter().rev().find(|f| !f.flow).map(|f| f.col)
+    }
+
     fn on_event(&mut self, event: Event<'_>, span: Span) -> Result<(), Fatal> {
-        let (line, col) = (span.start.line(), span.start.col() + 1);
+        let raw_line = span.start.line();
+        let (line, col) = self.reindent.original((raw_line, span.start.col() + 1));
         let result = match event {
             Event::DocumentStart(_) => {
                 self.documents += 1;
@@ -126,10 +192,11 @@ impl Builder<'_> {
                 let untagged = tag.is_none() && anchor == 0;
                 let (line, col) =
                     if untagged && matches!(style, ScalarStyle::Literal | ScalarStyle::Folded) {
-                        self.block_header(span.start).unwrap_or((line, col))
+                        self.block_header(span.start)
+                            .map_or((line, col), |at| self.reindent.original(at))
                     } else if untagged && style == ScalarStyle::Plain && span.start == span.end {
                         // An empty value (`key:`) is placed at the colon; GitHub places it after.
-                        let at_colon = self.char_at(line, span.start.col()) == Some(':');
+                        let at_colon = self.char_at(raw_line, span.start.col()) == Some(':');
                         (line, if at_colon { col + 1 } else { col })
                     } else {
                         (line, col)
@@ -150,16 +217,18 @@ impl Builder<'_> {
             }
             Event::SequenceStart(anchor, tag) => {
                 self.check_collection_tag(tag.as_deref(), "seq", line, col);
-                self.open(line, col, anchor, Content::Sequence(Vec::new()))
+                let flow = self.char_at(raw_line, span.start.col()) == Some('[');
+                self.open(line, col, flow, anchor, Content::Sequence(Vec::new()))
             }
             Event::MappingStart(anchor, tag) => {
                 self.check_collection_tag(tag.as_deref(), "map", line, col);
+                let flow = self.char_at(raw_line, span.start.col()) == Some('{');
                 let content = Content::Mapping {
                     entries: Vec::new(),
                     key: None,
                     seen: HashSet::new(),
                 };
-                self.open(line, col, anchor, content)
+                self.open(line, col, flow, anchor, content)
             }
             Event::SequenceEnd | Event::MappingEnd => self.close(),
             Event::Alias(id) => self.alias(id, line, col),
@@ -205,6 +274,7 @@ impl Builder<'_> {
         &mut self,
         line: usize,
         col: usize,
+        flow: bool,
         anchor: usize,
         content: Content,
     ) -> Result<(), Fatal> {
@@ -215,6 +285,7 @@ impl Builder<'_> {
         self.stack.push(Frame {
             line,
             col,
+            flow,
             anchor,
             nodes: 1,
             child_height: 0,

@@ -12,10 +12,17 @@
 //!
 //! Merge keys (`<<: *anchor`) are not expanded: GitHub's parser does not expand them either, so
 //! `<<` is an ordinary key.
+//!
+//! One deliberate leniency over `saphyr-parser`: a line inside a flow collection may start left
+//! of the column YAML 1.2 requires (a closing `]` under its key, as in `key: [` ... `]`), because
+//! GitHub's YAML parser accepts it and real workflows do it. Such a line is moved right and the
+//! document parsed again, with positions mapped back to the text as written; `reindent` holds
+//! the details and the bounds.
 
 mod build;
 mod core_schema;
 mod node;
+mod reindent;
 
 pub use core_schema::{CoreValue, TagError};
 pub use node::{Entry, Node, NodeKind, Scalar, ScalarStyle};

@@ -170,6 +170,43 @@ fn reports_syntax_errors_with_line_and_column() {
 }
 
 #[test]
+fn accepts_flow_sequences_closed_left_of_their_items() {
+    // As GitHub's parser does: inside brackets, indentation means nothing.
+    let written =
+        "matrix:\n  BUILD_PROP:\n    - [\n      \"a\",\n      \"b\"\n    ]\n  os: [\n    x,\n  ]\n";
+    let tidy = "matrix:\n  BUILD_PROP:\n    - [\n      \"a\",\n      \"b\"\n     ]\n  os: [\n    x,\n   ]\n";
+    let root = parse_ok(written);
+    assert_eq!(root, parse_ok(tidy));
+    let matrix = root.get("matrix").unwrap();
+    let items = matrix.get("BUILD_PROP").unwrap().as_sequence().unwrap();
+    let item = items[0].as_sequence().unwrap();
+    assert_eq!((item[1].line, item[1].col), (5, 7));
+    assert_eq!(scalar(&item[1]), "b");
+    let os = matrix.get("os").unwrap();
+    assert_eq!((os.line, os.col), (7, 7));
+}
+
+#[test]
+fn positions_on_a_moved_line_are_those_written() {
+    // `2` and `x` start lines left of where YAML 1.2 wants them; each is moved, then mapped back.
+    let root = parse_ok("a:\n  b: [\n    1,\n  2]\n  c: {\n  x: 1}\n");
+    let a = root.get("a").unwrap();
+    let two = &a.get("b").unwrap().as_sequence().unwrap()[1];
+    assert_eq!((two.line, two.col), (4, 3));
+    let x = &a.get("c").unwrap().as_mapping().unwrap()[0].key;
+    assert_eq!((x.line, x.col), (6, 3));
+    let errors = parse_err("a:\n  b: [\n    1,\n  ] x\n");
+    assert_eq!((errors[0].line, errors[0].col), (4, 5));
+}
+
+#[test]
+fn block_indentation_errors_are_still_errors() {
+    let errors = parse_err("a:\n  b: 1\n c: 2\n");
+    assert_eq!((errors[0].line, errors[0].col), (3, 2));
+    assert!(parse("a:\n  b: [\n    1,\n\t]\n", "f.yml", &Limits::default()).is_err());
+}
+
+#[test]
 fn refuses_unknown_aliases_and_second_documents() {
     assert_eq!(parse_err("a: *nope\n").len(), 1);
     let errors = parse_err("a: 1\n---\nb: 2\n");
@@ -233,6 +270,8 @@ fn never_panics_on_arbitrary_bytes() {
         "%YAML 1.2\n---\n",
         "key: [a, b: c]",
         "-\n-\n  -\n",
+        "a:\n b: [\n]\n",
+        "a:\n  - {\n x: [\n]\n}\n",
     ];
     for s in samples {
         let _ = parse(s, "f.yml", &Limits::default());

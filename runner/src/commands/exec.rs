@@ -110,10 +110,12 @@ pub fn run(args: ExecArgs) -> Result<Exit> {
     };
     let workflow_path = locate(&cwd, workflow)?;
     let repo_root = repository_root(&workflow_path);
-    if !args.matrix.is_empty() {
-        // SEAM(matrix): filters the expanded matrix once `workflow::matrix` is merged.
-        eprintln!("error: --matrix is not supported yet (matrices are not wired into the engine)");
-        return Ok(Exit::CouldNotEvaluate);
+    let mut matrix_filter = Vec::new();
+    for m in &args.matrix {
+        match m.split_once(':') {
+            Some((k, v)) if !k.is_empty() => matrix_filter.push((k.to_owned(), v.to_owned())),
+            _ => bail!("--matrix expects K:V, found `{m}`"),
+        }
     }
     let event = match &args.eventpath {
         Some(path) => {
@@ -151,6 +153,7 @@ pub fn run(args: ExecArgs) -> Result<Exit> {
             NetworkArg::Allow => Network::Allow,
         },
         out_dir: args.out.clone(),
+        matrix_filter,
         color,
         quiet: args.quiet,
         debug: args.debug,

@@ -1,6 +1,7 @@
 //! `hrun parse`: a workflow or action file as GitHub reads it, printed as JSON, or every error in
 //! it with file:line:col, the line and a caret.
 
+use actions_compat::policy::FileKind;
 use actions_compat::{action, workflow};
 use anyhow::{Context, Result};
 use std::path::PathBuf;
@@ -11,7 +12,8 @@ use crate::exit::Exit;
 pub struct ParseArgs {
     /// The file to read.
     pub file: PathBuf,
-    /// What the file is; by default `action` for `action.yml`/`action.yaml`, else `workflow`.
+    /// What the file is; by default `action` for `action.yml`/`action.yaml` (except in
+    /// `.github/workflows/`, where GitHub reads every file as a workflow), else `workflow`.
     #[arg(long, value_enum)]
     pub kind: Option<Kind>,
 }
@@ -26,12 +28,10 @@ pub fn run(args: ParseArgs) -> Result<Exit> {
     let source = std::fs::read_to_string(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
     let name = args.file.display().to_string();
-    let kind = args
-        .kind
-        .unwrap_or_else(|| match args.file.file_name().and_then(|n| n.to_str()) {
-            Some("action.yml" | "action.yaml") => Kind::Action,
-            _ => Kind::Workflow,
-        });
+    let kind = args.kind.unwrap_or(match FileKind::of(&args.file) {
+        FileKind::Action => Kind::Action,
+        FileKind::Workflow => Kind::Workflow,
+    });
     let parsed = match kind {
         Kind::Workflow => workflow::parse(&source, &name).map(serde_json::to_value),
         Kind::Action => action::parse(&source, &name).map(serde_json::to_value),

@@ -15,7 +15,7 @@ use actions_compat::action::RunsKind;
 use actions_compat::expr::JobStatus;
 use actions_compat::workflow::{Env, Step, StepKind, Templated, UsesRef};
 
-use super::actions::{input_env_name, inputs, load_local, LocalAction};
+use super::actions::{input_env_name, inputs, resolve, LocalAction};
 use super::execute::JobRun;
 use super::result::{AnnotationRecord, Conclusion, StepResult};
 use super::shell::on_path;
@@ -69,7 +69,7 @@ impl JobRun {
     }
 
     #[allow(clippy::too_many_arguments)]
-    pub(super) async fn run_local_action(
+    pub(super) async fn run_action(
         &mut self,
         step: &Step,
         scope: &mut Scope,
@@ -78,12 +78,17 @@ impl JobRun {
         status: JobStatus,
         env: IndexMap<String, String>,
         timeout: Option<Duration>,
-        path: &str,
+        uses: &UsesRef,
         with: &Option<Templated<Env>>,
     ) -> Ran {
-        let action = match load_local(&self.dirs.workspace, path) {
+        let action = match resolve(
+            &self.store,
+            uses,
+            &self.dirs.workspace,
+            scope.tree.as_deref(),
+        ) {
             Ok(a) => a,
-            Err(e) => return self.fail_before_start(title, key, &e.to_string()),
+            Err(e) => return self.fail_before_start(title, key, &e),
         };
         let values = match self.action_inputs(&action, with, status, &scope.file, key) {
             Ok(v) => v,
@@ -155,6 +160,7 @@ impl JobRun {
                     failed: false,
                     inputs: Some(values),
                     action_dir: Some(action.dir.clone()),
+                    tree: action.tree.clone(),
                     env: caller_env,
                     file: action.file.clone(),
                     prefix: format!("{key}/"),
@@ -255,14 +261,17 @@ impl JobRun {
         let mut results = Vec::new();
         for step in steps {
             let StepKind::Uses {
-                action: UsesRef::Local { path },
-                with,
-                ..
+                action: uses, with, ..
             } = &step.kind
             else {
                 continue;
             };
-            let Ok(action) = load_local(&self.dirs.workspace, path) else {
+            let Ok(action) = resolve(
+                &self.store,
+                uses,
+                &self.dirs.workspace,
+                scope.tree.as_deref(),
+            ) else {
                 continue;
             };
             let RunsKind::Node(node) = &action.action.runs.kind else {

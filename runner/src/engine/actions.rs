@@ -1,41 +1,49 @@
-//! Local actions (`uses: ./path`): finding and reading `action.yml`, and the inputs a step gives
-//! an action (`with:` over the action's defaults).
+//! Finding the action a step uses, and the inputs the step gives it (`with:` over the action's
+//! defaults).
 //!
-//! Which kinds run: composite actions (their steps run in the calling job, see
-//! [`super::step`]) and node actions (`node20`, `node24`; older versions run with the same
-//! `node`, as GitHub now forces them onto a current one). Docker actions and remote actions are
-//! refused before the job starts ([`super::plan`]).
+//! Actions come through the action store ([`crate::actions::ActionStore::resolve`]): `./path`
+//! from the job's workspace, `$/path` from the root of the repository whose file says it (the
+//! workspace, or a remote action's tree for the steps of a remote composite action), and
+//! `owner/repo[/path]@sha` from the store only (never the network; a missing one names the
+//! command that fetches it). Which kinds run: composite actions and node actions (`node20`,
+//! `node24`; older versions run with the same `node`, as GitHub now forces them onto a current
+//! one). Docker actions are refused before the job starts ([`super::plan`]).
 
 use std::path::{Component, Path, PathBuf};
 
 use indexmap::IndexMap;
 
-use actions_compat::action::{self, Action};
+use actions_compat::action::Action;
+use actions_compat::workflow::UsesRef;
 
-/// Why a local action cannot be used.
+use crate::actions::{ActionOrigin, ActionStore};
+
+/// Why a path names no place in the repository.
 #[derive(Debug, thiserror::Error)]
 pub enum ActionError {
-    #[error("`{uses}` leaves the repository: a local action's path must stay inside it")]
+    #[error("`{uses}` leaves the repository: the path must stay inside it")]
     OutsideRepository { uses: String },
-    #[error("Can't find 'action.yml', 'action.yaml' or 'Dockerfile' under '{}'. Did you forget to run actions/checkout before running your local action?", dir.display())]
-    NotFound { dir: PathBuf },
-    #[error("{0}")]
-    Invalid(String),
 }
 
-/// A local action read from disk.
+/// An action found and read.
 #[derive(Debug, Clone)]
 pub struct LocalAction {
     /// The action's directory (`GITHUB_ACTION_PATH`).
     pub dir: PathBuf,
-    /// The action file, as diagnostics name it (relative to the repository).
+    /// The action file, as diagnostics name it.
     pub file: String,
     pub action: Action,
+    /// For an action from the store, its repository's tree (what `$/` means in its steps).
+    pub tree: Option<PathBuf>,
 }
 
-/// The directory `uses: ./path` names under `root`; never outside it.
+/// The path `uses: ./path` names under `root`; never outside it (no `..`).
 pub fn local_dir(root: &Path, uses: &str) -> Result<PathBuf, ActionError> {
-    let relative = uses.trim_start_matches("./").trim_start_matches(".\\");
+    let relative = uses
+        .strip_prefix("./")
+        .or_else(|| uses.strip_prefix(".\\"))
+        .or_else(|| uses.strip_prefix("$/"))
+        .unwrap_or(uses);
     let mut dir = root.to_path_buf();
     for part in Path::new(relative).components() {
         match part {
@@ -51,29 +59,50 @@ pub fn local_dir(root: &Path, uses: &str) -> Result<PathBuf, ActionError> {
     Ok(dir)
 }
 
-/// Reads the action that `uses: ./path` names, under `root` (a repository or a workspace).
-pub fn load_local(root: &Path, uses: &str) -> Result<LocalAction, ActionError> {
-    let dir = local_dir(root, uses)?;
-    let file = ["action.yml", "action.yaml"]
-        .iter()
-        .map(|name| dir.join(name))
-        .find(|p| p.is_file());
-    let Some(path) = file else {
-        return Err(ActionError::NotFound { dir });
+/// Finds the action `uses` names. `workspace` is where `./` paths are read; `tree`, when the
+/// step is in a remote composite action, is what `$/` means (else the workspace).
+pub fn resolve(
+    store: &ActionStore,
+    uses: &UsesRef,
+    workspace: &Path,
+    tree: Option<&Path>,
+) -> Result<LocalAction, String> {
+    if let UsesRef::Docker(image) = uses {
+        return Err(format!(
+            "docker actions are not supported yet (`docker://{}`)",
+            image.reference()
+        ));
+    }
+    let base = match (uses, tree) {
+        (UsesRef::SameRepository(_), Some(tree)) => tree,
+        _ => workspace,
     };
-    let display = path
-        .strip_prefix(root)
-        .unwrap_or(&path)
-        .display()
-        .to_string();
-    let source = std::fs::read_to_string(&path)
-        .map_err(|e| ActionError::Invalid(format!("cannot read {display}: {e}")))?;
-    let action =
-        action::parse(&source, &display).map_err(|e| ActionError::Invalid(e.to_string()))?;
+    let resolved = store.resolve(uses, base).map_err(|e| e.to_string())?;
+    let (file, tree) = match &resolved.origin {
+        ActionOrigin::Workspace => {
+            let canonical = base.canonicalize().unwrap_or_else(|_| base.to_path_buf());
+            let shown = resolved
+                .file
+                .strip_prefix(&canonical)
+                .or_else(|_| resolved.file.strip_prefix(base))
+                .unwrap_or(&resolved.file)
+                .display()
+                .to_string();
+            (shown, tree.map(Path::to_path_buf))
+        }
+        ActionOrigin::Store(entry) => {
+            let name = resolved
+                .file
+                .file_name()
+                .map_or_else(|| "action.yml".into(), |n| n.to_string_lossy().into_owned());
+            (format!("{uses}/{name}"), Some(entry.tree()))
+        }
+    };
     Ok(LocalAction {
-        dir,
-        file: display,
-        action,
+        dir: resolved.dir,
+        file,
+        action: resolved.action,
+        tree,
     })
 }
 
@@ -138,7 +167,7 @@ mod tests {
     use super::*;
 
     fn action(src: &str) -> Action {
-        action::parse(src, "action.yml").unwrap()
+        actions_compat::action::parse(src, "action.yml").unwrap()
     }
 
     #[test]
@@ -185,7 +214,7 @@ mod tests {
     }
 
     #[test]
-    fn loads_an_action_yaml_and_names_it_relative_to_the_root() {
+    fn resolves_a_local_action_and_names_it_relative_to_the_workspace() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("act")).unwrap();
         std::fs::write(
@@ -193,11 +222,43 @@ mod tests {
             "name: a\ndescription: d\nruns:\n  using: node20\n  main: i.js\n",
         )
         .unwrap();
-        let a = load_local(dir.path(), "./act").unwrap();
+        let store = ActionStore::new(dir.path().join("cache"));
+        let local = UsesRef::parse("./act").unwrap();
+        let a = resolve(&store, &local, dir.path(), None).unwrap();
         assert_eq!(a.file, "act/action.yaml");
-        assert!(matches!(
-            load_local(dir.path(), "./nope"),
-            Err(ActionError::NotFound { .. })
-        ));
+        let root = UsesRef::parse("$/act").unwrap();
+        assert_eq!(
+            resolve(&store, &root, dir.path(), None).unwrap().file,
+            "act/action.yaml"
+        );
+        let missing = UsesRef::parse("./nope").unwrap();
+        assert!(resolve(&store, &missing, dir.path(), None).is_err());
+    }
+
+    #[test]
+    fn a_missing_remote_action_names_the_command_that_fetches_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ActionStore::new(dir.path().join("cache"));
+        let uses =
+            UsesRef::parse("actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683").unwrap();
+        let err = resolve(&store, &uses, dir.path(), None).unwrap_err();
+        assert!(
+            err.contains(
+                "hrun actions pull actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn container_images_are_not_supported_yet() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ActionStore::new(dir.path().join("cache"));
+        let uses = UsesRef::parse("docker://alpine:3").unwrap();
+        let err = resolve(&store, &uses, dir.path(), None).unwrap_err();
+        assert!(
+            err.contains("docker actions are not supported yet"),
+            "{err}"
+        );
     }
 }

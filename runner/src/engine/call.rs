@@ -11,25 +11,23 @@ use serde_json::{json, Value as Json};
 use actions_compat::expr::{JobStatus, Value};
 use actions_compat::workflow::{CallSecrets, InputType, ReusableWorkflowCall, Workflow};
 
-use super::contexts::{single_job_strategy, string_map, Contexts, EvalError, Evaluator};
+use super::contexts::{string_map, Contexts, EvalError, Evaluator};
 use super::job::Secrets;
 use super::result::{Conclusion, JobSummary};
-use super::schedule::{failed, run_workflow, Call, Finished, Shared};
+use super::schedule::{run_workflow, Call, Finished, Instance, Shared};
 
-/// Runs the workflow that `reusable` calls, as job `key`.
+/// Runs the workflow that `reusable` calls, as `instance`.
 pub(super) async fn run_call(
     shared: &Arc<Shared>,
     workflow: &Workflow,
-    key: String,
+    instance: &Instance,
     reusable: &ReusableWorkflowCall,
     call: &Call,
     needs: Json,
 ) -> Finished {
-    let path = match &reusable.workflow {
-        actions_compat::workflow::UsesRef::Local { path } => path.clone(),
-        _ => return failed(&key),
-    };
-    let Some(callee) = shared.plan.called.get(&path).cloned() else {
+    let key = instance.key.clone();
+    let failed = |key: &str| Finished::not_run(key, Conclusion::Failure);
+    let Some(callee) = shared.plan.called.get(&reusable.uses.value).cloned() else {
         return failed(&key);
     };
     let mut contexts = Contexts::default();
@@ -38,8 +36,8 @@ pub(super) async fn run_call(
     contexts.set_json("vars", json!(shared.options.vars));
     contexts.set_json("inputs", call.inputs.clone());
     contexts.set("secrets", string_map(&call.secrets.0));
-    contexts.set_json("matrix", Json::Null);
-    contexts.set_json("strategy", single_job_strategy());
+    contexts.set_json("matrix", instance.matrix.clone());
+    contexts.set_json("strategy", instance.strategy.clone());
     let ev = contexts.eval(JobStatus::Success, None, &workflow.file);
     let inputs = match call_inputs(&ev, reusable, &callee) {
         Ok(i) => i,
@@ -72,6 +70,7 @@ pub(super) async fn run_call(
         inputs: inputs.clone(),
         secrets,
         prefix: format!("{key}/"),
+        dir: format!("{}/", instance.dir),
     };
     let inner = run_workflow(Arc::clone(shared), Arc::clone(&callee), all, inner_call).await;
     let conclusion = if inner.values().any(|f| f.conclusion == Conclusion::Failure) {

@@ -332,11 +332,6 @@ pub fn runner_arch() -> &'static str {
     }
 }
 
-/// `strategy` for a job outside a matrix.
-pub fn single_job_strategy() -> Json {
-    json!({"fail-fast": true, "job-index": 0, "job-total": 1, "max-parallel": 1})
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,6 +22,8 @@ use actions_compat::commands::{
 use actions_compat::expr::JobStatus;
 use hermetic::Executor;
 
+use crate::actions::ActionStore;
+
 use super::contexts::{runner_context, string_map, Contexts, EvalError};
 use super::files::FileCommands;
 use super::job::JobDescription;
@@ -62,6 +64,8 @@ pub struct JobSetup {
     pub runner_name: String,
     /// Time between SIGINT and SIGKILL for a cancelled step.
     pub cancel_grace: Duration,
+    /// Where remote actions are read from.
+    pub store: Arc<ActionStore>,
 }
 
 /// A job being run; the step loop is in [`super::step`].
@@ -94,6 +98,7 @@ pub struct JobRun {
     pub(super) allow: Allowances,
     pub(super) timeout_minutes: f64,
     pub(super) timer: Option<tokio::task::JoinHandle<()>>,
+    pub(super) store: Arc<ActionStore>,
 }
 
 /// How a job ended, for the scheduler.
@@ -203,6 +208,7 @@ pub async fn run_job(setup: JobSetup) -> JobEnded {
         allow: Allowances::default(),
         timeout_minutes: DEFAULT_JOB_TIMEOUT_MINUTES,
         timer: None,
+        store: setup.store,
     };
     let timed_out = Arc::new(AtomicBool::new(false));
     let (steps, name, prepared) = run.run_all(&timed_out).await;

@@ -35,6 +35,7 @@ pub mod run;
 mod schedule;
 pub mod shell;
 pub mod step;
+mod strategy;
 pub mod stream;
 mod workspace;
 

@@ -2,9 +2,9 @@
 //! actions its steps use, picking the jobs asked for, and refusing what cannot run.
 //!
 //! Refused here, so that no job starts only to fail later: docker actions (`docker://` and
-//! `runs.using: docker`), remote actions (`owner/repo@ref`: the action store is not wired in
-//! yet), job containers and services, matrices (`strategy.matrix`: not wired in yet), remote
-//! reusable workflows, and local actions or called workflows that are missing or invalid.
+//! `runs.using: docker`), remote actions missing from the action store (the message names the
+//! `hrun actions pull` that fetches them), job containers and services, reusable workflows of
+//! other repositories, and actions or called workflows that are missing or invalid.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -15,7 +15,8 @@ use actions_compat::workflow::{
     self, check_reusable_call, Job, JobKind, Step, StepKind, UsesRef, Workflow,
 };
 
-use super::actions::load_local;
+use super::actions::{local_dir, resolve};
+use crate::actions::ActionStore;
 
 /// How deep reusable workflows may call each other (GitHub allows four levels).
 pub const MAX_CALL_DEPTH: usize = 4;
@@ -41,8 +42,6 @@ pub enum PlanError {
     },
     #[error("job `{job}`: {what} not supported yet")]
     Unsupported { job: String, what: String },
-    #[error("job `{job}`: a matrix (`strategy.matrix`) is not supported yet")]
-    Matrix { job: String },
     #[error("job `{job}`, step `{step}`: {message}")]
     Step {
         job: String,
@@ -58,8 +57,10 @@ pub enum PlanError {
 pub struct Plan {
     pub repo_root: PathBuf,
     pub workflow: Arc<Workflow>,
-    /// The called workflows by their `uses:` (`./.github/workflows/x.yml`).
+    /// The called workflows by their `uses:` as written (`./.github/workflows/x.yml`).
     pub called: HashMap<String, Arc<Workflow>>,
+    /// The store trees of the remote actions the jobs use (steps may read them).
+    pub action_trees: Vec<PathBuf>,
     /// The ids of the top workflow's jobs to run, in the file's order.
     pub selected: Vec<String>,
 }
@@ -81,18 +82,30 @@ pub fn read_workflow(repo_root: &Path, path: &Path) -> Result<Workflow, PlanErro
     })
 }
 
-/// Plans a run of `workflow_path` (all jobs, or `job` and the jobs it needs).
-pub fn plan(repo_root: &Path, workflow_path: &Path, job: Option<&str>) -> Result<Plan, PlanError> {
+/// Plans a run of `workflow_path` (all jobs, or `job` and the jobs it needs); remote actions
+/// are looked up in `store` (never fetched).
+pub fn plan(
+    repo_root: &Path,
+    workflow_path: &Path,
+    job: Option<&str>,
+    store: &ActionStore,
+) -> Result<Plan, PlanError> {
     let workflow = read_workflow(repo_root, workflow_path)?;
     let selected = select(&workflow, job)?;
-    let mut called = HashMap::new();
-    let mut stack = vec![workflow.file.clone()];
-    check_jobs(repo_root, &workflow, &selected, &mut called, &mut stack)?;
+    let mut planner = Planner {
+        repo_root,
+        store,
+        called: HashMap::new(),
+        stack: vec![workflow.file.clone()],
+        trees: BTreeSet::new(),
+    };
+    planner.check_jobs(&workflow, &selected)?;
     Ok(Plan {
         repo_root: repo_root.to_path_buf(),
         workflow: Arc::new(workflow),
-        called,
+        called: planner.called,
         selected,
+        action_trees: planner.trees.into_iter().collect(),
     })
 }
 
@@ -132,149 +145,152 @@ pub fn select(workflow: &Workflow, job: Option<&str>) -> Result<Vec<String>, Pla
         .collect())
 }
 
-fn check_jobs(
-    repo_root: &Path,
-    workflow: &Workflow,
-    selected: &[String],
-    called: &mut HashMap<String, Arc<Workflow>>,
-    stack: &mut Vec<String>,
-) -> Result<(), PlanError> {
-    for job in workflow
-        .jobs
-        .iter()
-        .filter(|j| selected.contains(&j.id.value))
-    {
-        check_job(repo_root, workflow, job, called, stack)?;
-    }
-    Ok(())
+/// What planning has found so far.
+struct Planner<'a> {
+    repo_root: &'a Path,
+    store: &'a ActionStore,
+    called: HashMap<String, Arc<Workflow>>,
+    /// The workflow files being checked, outermost first (to refuse a call cycle).
+    stack: Vec<String>,
+    /// The store trees of the remote actions used.
+    trees: BTreeSet<PathBuf>,
 }
 
-fn check_job(
-    repo_root: &Path,
-    workflow: &Workflow,
-    job: &Job,
-    called: &mut HashMap<String, Arc<Workflow>>,
-    stack: &mut Vec<String>,
-) -> Result<(), PlanError> {
-    let id = job.id.value.clone();
-    // SEAM(matrix): replaced by `actions_compat::workflow::matrix::expand` once merged.
-    if job
-        .strategy
-        .as_ref()
-        .is_some_and(|s| s.as_literal().is_none_or(|s| s.matrix.is_some()))
-    {
-        return Err(PlanError::Matrix { job: id });
-    }
-    match &job.kind {
-        JobKind::Runner(runner) => {
-            if runner.container.is_some() {
-                return Err(PlanError::Unsupported {
-                    job: id,
-                    what: "job containers (`container:`) are".to_owned(),
-                });
-            }
-            if runner.services.is_some() {
-                return Err(PlanError::Unsupported {
-                    job: id,
-                    what: "service containers (`services:`) are".to_owned(),
-                });
-            }
-            check_steps(repo_root, &id, &runner.steps, 0)
+impl Planner<'_> {
+    fn check_jobs(&mut self, workflow: &Workflow, selected: &[String]) -> Result<(), PlanError> {
+        for job in workflow
+            .jobs
+            .iter()
+            .filter(|j| selected.contains(&j.id.value))
+        {
+            self.check_job(workflow, job)?;
         }
-        JobKind::Reusable(call) => {
-            let UsesRef::Local { path } = &call.workflow else {
-                return Err(PlanError::Unsupported {
-                    job: id,
-                    what: format!(
-                        "reusable workflows from other repositories (`{}`) are",
-                        call.uses.value
-                    ),
-                });
-            };
-            if stack.len() > MAX_CALL_DEPTH {
-                return Err(PlanError::Call {
-                    job: id,
-                    message: format!("reusable workflows nest deeper than {MAX_CALL_DEPTH} levels"),
-                });
-            }
-            let file = super::actions::local_dir(repo_root, path).map_err(|e| PlanError::Call {
-                job: id.clone(),
-                message: e.to_string(),
-            })?;
-            let callee = read_workflow(repo_root, &file)?;
-            if stack.contains(&callee.file) {
-                return Err(PlanError::Call {
-                    job: id,
-                    message: format!("`{path}` calls itself"),
-                });
-            }
-            let problems = check_reusable_call(workflow, job, &callee);
-            if !problems.is_empty() {
-                let rendered: Vec<String> = problems.iter().map(ToString::to_string).collect();
-                return Err(PlanError::Invalid(rendered.join("\n")));
-            }
-            let all: Vec<String> = callee.jobs.iter().map(|j| j.id.value.clone()).collect();
-            stack.push(callee.file.clone());
-            check_jobs(repo_root, &callee, &all, called, stack)?;
-            stack.pop();
-            called.insert(path.clone(), Arc::new(callee));
-            Ok(())
-        }
+        Ok(())
     }
-}
 
-fn check_steps(repo_root: &Path, job: &str, steps: &[Step], depth: usize) -> Result<(), PlanError> {
-    let fail = |step: &Step, message: String| PlanError::Step {
-        job: job.to_owned(),
-        step: step.id.value.clone(),
-        message,
-    };
-    for step in steps {
-        let StepKind::Uses { action, uses, .. } = &step.kind else {
-            continue;
+    fn check_job(&mut self, workflow: &Workflow, job: &Job) -> Result<(), PlanError> {
+        let id = job.id.value.clone();
+        match &job.kind {
+            JobKind::Runner(runner) => {
+                if runner.container.is_some() {
+                    return Err(PlanError::Unsupported {
+                        job: id,
+                        what: "job containers (`container:`) are".to_owned(),
+                    });
+                }
+                if runner.services.is_some() {
+                    return Err(PlanError::Unsupported {
+                        job: id,
+                        what: "service containers (`services:`) are".to_owned(),
+                    });
+                }
+                self.check_steps(&id, &runner.steps, None, 0)
+            }
+            JobKind::Reusable(call) => {
+                let path = match &call.workflow {
+                    UsesRef::Local(path) | UsesRef::SameRepository(path) => path.clone(),
+                    _ => {
+                        return Err(PlanError::Unsupported {
+                            job: id,
+                            what: format!(
+                                "reusable workflows from other repositories (`{}`) are",
+                                call.uses.value
+                            ),
+                        })
+                    }
+                };
+                if self.stack.len() > MAX_CALL_DEPTH {
+                    return Err(PlanError::Call {
+                        job: id,
+                        message: format!(
+                            "reusable workflows nest deeper than {MAX_CALL_DEPTH} levels"
+                        ),
+                    });
+                }
+                let file = local_dir(self.repo_root, &path).map_err(|e| PlanError::Call {
+                    job: id.clone(),
+                    message: e.to_string(),
+                })?;
+                let callee = read_workflow(self.repo_root, &file)?;
+                if self.stack.contains(&callee.file) {
+                    return Err(PlanError::Call {
+                        job: id,
+                        message: format!("`{path}` calls itself"),
+                    });
+                }
+                let problems = check_reusable_call(workflow, job, &callee);
+                if !problems.is_empty() {
+                    let rendered: Vec<String> = problems.iter().map(ToString::to_string).collect();
+                    return Err(PlanError::Invalid(rendered.join("\n")));
+                }
+                let all: Vec<String> = callee.jobs.iter().map(|j| j.id.value.clone()).collect();
+                self.stack.push(callee.file.clone());
+                self.check_jobs(&callee, &all)?;
+                self.stack.pop();
+                self.called
+                    .insert(call.uses.value.clone(), Arc::new(callee));
+                Ok(())
+            }
+        }
+    }
+
+    /// Checks the actions `steps` use; `tree` is the remote action's tree they belong to, if any.
+    fn check_steps(
+        &mut self,
+        job: &str,
+        steps: &[Step],
+        tree: Option<&Path>,
+        depth: usize,
+    ) -> Result<(), PlanError> {
+        let fail = |step: &Step, message: String| PlanError::Step {
+            job: job.to_owned(),
+            step: step.id.value.clone(),
+            message,
         };
-        match action {
-            UsesRef::Docker { .. } => {
+        for step in steps {
+            let background = match &step.kind {
+                StepKind::Run { background, .. } | StepKind::Uses { background, .. } => *background,
+                _ => true,
+            };
+            if background {
                 return Err(fail(
                     step,
-                    format!("docker actions are not supported yet (`{}`)", uses.value),
-                ))
+                    "background and parallel steps (`background:`, `wait:`, `wait-all:`, \
+                     `cancel:`, `parallel:`) are not supported yet"
+                        .to_owned(),
+                ));
             }
-            // SEAM(actionstore): resolved by `ActionStore::resolve` once merged.
-            UsesRef::Repository { .. } => {
-                return Err(fail(
-                    step,
-                    format!(
-                        "remote actions are not supported yet (`{}`): only local actions \
-                         (`uses: ./path`) run until the action store is wired in",
-                        uses.value
-                    ),
-                ))
-            }
-            UsesRef::Local { path } => {
-                let action = load_local(repo_root, path).map_err(|e| fail(step, e.to_string()))?;
-                match &action.action.runs.kind {
-                    RunsKind::Docker(_) => {
-                        return Err(fail(
-                            step,
-                            format!("docker actions are not supported yet (`{}`)", action.file),
-                        ))
-                    }
-                    RunsKind::Composite(c) if depth < MAX_ACTION_DEPTH => {
-                        check_steps(repo_root, job, &c.steps, depth + 1)?
-                    }
-                    RunsKind::Composite(_) => {
-                        return Err(fail(
-                            step,
-                            format!("composite actions nest deeper than {MAX_ACTION_DEPTH}"),
-                        ))
-                    }
-                    RunsKind::Node(_) => {}
+            let StepKind::Uses { action, .. } = &step.kind else {
+                continue;
+            };
+            let found =
+                resolve(self.store, action, self.repo_root, tree).map_err(|e| fail(step, e))?;
+            if let Some(t) = &found.tree {
+                if matches!(action, UsesRef::Repository(_)) {
+                    self.trees.insert(t.clone());
                 }
             }
+            match &found.action.runs.kind {
+                RunsKind::Docker(_) => {
+                    return Err(fail(
+                        step,
+                        format!("docker actions are not supported yet (`{}`)", found.file),
+                    ))
+                }
+                RunsKind::Composite(c) if depth < MAX_ACTION_DEPTH => {
+                    self.check_steps(job, &c.steps, found.tree.as_deref(), depth + 1)?
+                }
+                RunsKind::Composite(_) => {
+                    return Err(fail(
+                        step,
+                        format!("composite actions nest deeper than {MAX_ACTION_DEPTH}"),
+                    ))
+                }
+                RunsKind::Node(_) => {}
+            }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -293,18 +309,22 @@ mod tests {
 
     const WF: &str = ".github/workflows/ci.yml";
 
+    fn store(dir: &tempfile::TempDir) -> ActionStore {
+        ActionStore::new(dir.path().join(".cache"))
+    }
+
     #[test]
     fn selects_a_job_with_everything_it_needs() {
         let dir = repo(&[(
             WF,
             "on: push\njobs:\n  a:\n    runs-on: x\n    steps: [{run: 'true'}]\n  b:\n    needs: a\n    runs-on: x\n    steps: [{run: 'true'}]\n  c:\n    needs: b\n    runs-on: x\n    steps: [{run: 'true'}]\n  d:\n    runs-on: x\n    steps: [{run: 'true'}]\n",
         )]);
-        let p = plan(dir.path(), &dir.path().join(WF), Some("c")).unwrap();
+        let p = plan(dir.path(), &dir.path().join(WF), Some("c"), &store(&dir)).unwrap();
         assert_eq!(p.selected, ["a", "b", "c"]);
-        let all = plan(dir.path(), &dir.path().join(WF), None).unwrap();
+        let all = plan(dir.path(), &dir.path().join(WF), None, &store(&dir)).unwrap();
         assert_eq!(all.selected.len(), 4);
         assert!(matches!(
-            plan(dir.path(), &dir.path().join(WF), Some("zz")),
+            plan(dir.path(), &dir.path().join(WF), Some("zz"), &store(&dir)),
             Err(PlanError::UnknownJob { .. })
         ));
     }
@@ -321,7 +341,7 @@ mod tests {
                 "name: d\ndescription: d\nruns:\n  using: docker\n  image: Dockerfile\n",
             ),
         ]);
-        let err = plan(dir.path(), &dir.path().join(WF), None).unwrap_err();
+        let err = plan(dir.path(), &dir.path().join(WF), None, &store(&dir)).unwrap_err();
         assert!(
             err.to_string()
                 .contains("docker actions are not supported yet"),
@@ -341,18 +361,8 @@ mod tests {
                 "name: o\ndescription: o\nruns:\n  using: composite\n  steps:\n    - uses: docker://alpine\n",
             ),
         ]);
-        let err = plan(dir.path(), &dir.path().join(WF), None).unwrap_err();
+        let err = plan(dir.path(), &dir.path().join(WF), None, &store(&dir)).unwrap_err();
         assert!(err.to_string().contains("docker actions"), "{err}");
-    }
-
-    #[test]
-    fn matrix_waits_for_its_merge() {
-        let dir = repo(&[(
-            WF,
-            "on: push\njobs:\n  a:\n    runs-on: x\n    strategy:\n      matrix:\n        v: [1, 2]\n    steps: [{run: 'true'}]\n",
-        )]);
-        let err = plan(dir.path(), &dir.path().join(WF), None).unwrap_err();
-        assert!(err.to_string().contains("matrix"), "{err}");
     }
 
     #[test]
@@ -367,17 +377,21 @@ mod tests {
                 "on:\n  workflow_call:\n    inputs:\n      who:\n        type: string\n        required: true\njobs:\n  inner:\n    runs-on: x\n    steps: [{run: 'true'}]\n",
             ),
         ]);
-        let p = plan(dir.path(), &dir.path().join(WF), None).unwrap();
+        let p = plan(dir.path(), &dir.path().join(WF), None, &store(&dir)).unwrap();
         assert!(p.called.contains_key("./.github/workflows/r.yml"));
     }
 
     #[test]
-    fn refuses_remote_actions_until_the_store_is_wired() {
+    fn refuses_remote_actions_missing_from_the_store_naming_the_pull() {
         let dir = repo(&[(
             WF,
             "on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      - uses: actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683\n",
         )]);
-        let err = plan(dir.path(), &dir.path().join(WF), None).unwrap_err();
-        assert!(err.to_string().contains("not supported yet"), "{err}");
+        let err = plan(dir.path(), &dir.path().join(WF), None, &store(&dir)).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("hrun actions pull actions/checkout@"),
+            "{err}"
+        );
     }
 }

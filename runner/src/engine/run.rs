@@ -27,6 +27,7 @@ use super::result::{write_json, Conclusion, RunResult};
 use super::schedule::{run_workflow, Call, Shared};
 use super::workspace::Owner;
 use super::{repo, SharedMasker};
+use crate::actions::ActionStore;
 
 /// What `hrun exec` asks for.
 #[derive(Debug, Clone)]
@@ -46,6 +47,8 @@ pub struct RunOptions {
     pub network: Network,
     /// `--out`; default `.hrun/runs/<run-id>/` under the repository.
     pub out_dir: Option<PathBuf>,
+    /// `--matrix k:v`: only the matrix combinations with these values.
+    pub matrix_filter: Vec<(String, String)>,
     pub color: bool,
     pub quiet: bool,
     pub debug: bool,
@@ -61,6 +64,8 @@ pub enum StartError {
     Plan(#[from] PlanError),
     #[error("{0}")]
     Sandbox(String),
+    #[error("{0}")]
+    Store(String),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -94,10 +99,12 @@ pub async fn execute(options: RunOptions, cancel: RunCancel) -> Result<RunReport
     if let Some(warnings) = policy_gate(&options.workflow_path)? {
         live.note(warnings.trim_end());
     }
+    let store = Arc::new(ActionStore::from_env().map_err(|e| StartError::Store(e.to_string()))?);
     let plan = plan(
         &options.repo_root,
         &options.workflow_path,
         options.job.as_deref(),
+        &store,
     )?;
 
     let probe = select_executor(options.sandbox, SandboxConfig::new(Vec::<PathBuf>::new()))
@@ -197,6 +204,7 @@ pub async fn execute(options: RunOptions, cancel: RunCancel) -> Result<RunReport
         permits: Arc::new(Semaphore::new(options.parallel.max(1))),
         options,
         plan,
+        store,
         masker: masker.clone(),
         live: Arc::clone(&live),
         cancel,
@@ -214,6 +222,7 @@ pub async fn execute(options: RunOptions, cancel: RunCancel) -> Result<RunReport
         inputs: dispatch_inputs,
         secrets: shared.options.secrets.clone(),
         prefix: String::new(),
+        dir: "jobs/".to_owned(),
     };
     let jobs = run_workflow(Arc::clone(&shared), workflow, selected, call).await;
     let _ = std::fs::remove_dir_all(&work_root);

@@ -1,13 +1,15 @@
-//! The order of a run's jobs: `needs` first, independent jobs in parallel (at most `--jobs N`
-//! runner jobs at once; a job calling a reusable workflow holds no slot while its jobs run), and
-//! each job's `if` evaluated with GitHub's job-level status before it starts.
+//! The order of a run's jobs: `needs` first ([`JobGraph`]: ids compare ignoring case, ties in
+//! file order), independent jobs in parallel (at most `--jobs N` runner jobs at once; a job
+//! calling a reusable workflow holds no slot while its jobs run), and each job's `if` evaluated
+//! with GitHub's job-level status before it starts. A job with a matrix runs as its
+//! combinations ([`super::strategy`]).
 //!
 //! A failed dependency, direct or through skipped jobs, makes `failure()` hold for a job; a
 //! dependency that was only skipped makes neither `success()` nor `failure()` hold; after a
 //! Ctrl-C `cancelled()` holds. A job whose `if` does not hold is skipped (cancelled after a
 //! Ctrl-C).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -20,24 +22,27 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use actions_compat::expr::JobStatus;
-use actions_compat::workflow::{Job, JobKind, Workflow};
+use actions_compat::workflow::graph::JobGraph;
+use actions_compat::workflow::{Job, Workflow};
 use hermetic::{select_executor, HostIdentity, SandboxChoice, SandboxConfig};
 
-use super::call::run_call;
-use super::contexts::{single_job_strategy, Contexts};
+use super::contexts::Contexts;
 use super::execute::{run_job, JobSetup, RunCancel};
-use super::job::{GivenContexts, JobDescription, Secrets};
+use super::job::{JobDescription, Secrets};
 use super::output::LiveLog;
 use super::plan::Plan;
 use super::result::{Conclusion, JobSummary};
 use super::run::{hermetic_hostname, RunOptions};
+use super::strategy::start_job;
 use super::workspace::{prepare_job, Owner};
 use super::SharedMasker;
+use crate::actions::ActionStore;
 
 /// The run's shared state, read by every job.
 pub(super) struct Shared {
     pub(super) options: RunOptions,
     pub(super) plan: Plan,
+    pub(super) store: Arc<ActionStore>,
     pub(super) masker: SharedMasker,
     pub(super) live: Arc<LiveLog>,
     pub(super) cancel: RunCancel,
@@ -58,19 +63,51 @@ pub(super) struct Shared {
 pub(super) struct Finished {
     pub(super) conclusion: Conclusion,
     pub(super) outputs: IndexMap<String, String>,
-    /// Every job result this produced (one, or the called workflow's), by key.
+    /// Every job result this produced (one, a matrix's, or a called workflow's), by key.
     pub(super) summaries: Vec<(String, JobSummary)>,
+}
+
+impl Finished {
+    /// A job that did not run (or could not start), shown under `key`.
+    pub(super) fn not_run(key: &str, conclusion: Conclusion) -> Finished {
+        Finished {
+            conclusion,
+            outputs: IndexMap::new(),
+            summaries: vec![(
+                key.to_owned(),
+                JobSummary {
+                    conclusion,
+                    outputs: IndexMap::new(),
+                    result: String::new(),
+                },
+            )],
+        }
+    }
 }
 
 pub(super) type Boxed<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
-/// What a workflow run at one level is given: its `inputs`, `secrets` and the key prefix of its
-/// jobs.
+/// What a workflow run at one level is given: its `inputs` and `secrets`, and where its jobs'
+/// keys and directories start (`call/`, `jobs/call/`).
 #[derive(Debug, Clone)]
 pub(super) struct Call {
     pub(super) inputs: Json,
     pub(super) secrets: Secrets,
     pub(super) prefix: String,
+    pub(super) dir: String,
+}
+
+/// One job to run: a job, or one combination of its matrix.
+#[derive(Debug, Clone)]
+pub(super) struct Instance {
+    /// The job's key in results and logs: `build`, `build (ubuntu, 3.11)`, `call/build`.
+    pub(super) key: String,
+    /// Its directory under the output directory: `jobs/build`, `jobs/build/1`.
+    pub(super) dir: String,
+    pub(super) matrix: Json,
+    pub(super) strategy: Json,
+    /// What cancels it: the run's Ctrl-C, or its matrix's fail-fast.
+    pub(super) cancel: RunCancel,
 }
 
 /// Runs the `selected` jobs of `workflow` in `needs` order; their ends by id.
@@ -81,49 +118,59 @@ pub(super) fn run_workflow(
     call: Call,
 ) -> Boxed<IndexMap<String, Finished>> {
     Box::pin(async move {
+        let graph = JobGraph::new(&workflow);
         let mut done: IndexMap<String, Finished> = IndexMap::new();
-        let mut pending: Vec<Job> = workflow
-            .jobs
-            .iter()
-            .filter(|j| selected.contains(&j.id.value))
-            .cloned()
+        // Jobs not selected count as finished: nothing selected needs them.
+        let mut finished: HashSet<String> = graph
+            .ids()
+            .into_iter()
+            .filter(|id| !selected.iter().any(|s| s == id))
+            .map(str::to_owned)
             .collect();
+        let mut started: HashSet<String> = HashSet::new();
         let mut running: JoinSet<(String, Finished)> = JoinSet::new();
         loop {
-            let mut started_any = true;
-            while started_any {
-                started_any = false;
-                let mut i = 0;
-                while i < pending.len() {
-                    let ready = pending
-                        .get(i)
-                        .is_some_and(|j| j.needs.iter().all(|n| done.contains_key(&n.value)));
-                    if !ready {
-                        i += 1;
+            loop {
+                let ready: Vec<String> = graph
+                    .ready(&finished)
+                    .into_iter()
+                    .filter(|id| !started.contains(*id))
+                    .map(str::to_owned)
+                    .collect();
+                if ready.is_empty() {
+                    break;
+                }
+                let mut settled = false;
+                for id in ready {
+                    started.insert(id.clone());
+                    let Some(job) = workflow.jobs.iter().find(|j| j.id.value == id).cloned() else {
                         continue;
-                    }
-                    let job = pending.remove(i);
-                    started_any = true;
-                    match decide(&shared, &workflow, &job, &call, &done) {
+                    };
+                    match decide(&shared, &workflow, &graph, &job, &call, &done) {
                         Decision::Run(needs) => {
                             let shared = Arc::clone(&shared);
                             let workflow = Arc::clone(&workflow);
                             let call = call.clone();
                             running.spawn(async move {
-                                let id = job.id.value.clone();
                                 let f = start_job(shared, workflow, job, call, needs).await;
                                 (id, f)
                             });
                         }
                         Decision::Done(f) => {
-                            done.insert(job.id.value.clone(), f);
+                            done.insert(id.clone(), f);
+                            finished.insert(id);
+                            settled = true;
                         }
                     }
+                }
+                if !settled {
+                    break;
                 }
             }
             match running.join_next().await {
                 Some(Ok((id, f))) => {
-                    done.insert(id, f);
+                    done.insert(id.clone(), f);
+                    finished.insert(id);
                 }
                 Some(Err(e)) => {
                     shared
@@ -133,16 +180,12 @@ pub(super) fn run_workflow(
                 None => break,
             }
         }
-        // Jobs whose needs never finished (a task ended abnormally) did not run.
-        for job in pending {
-            done.insert(
-                job.id.value.clone(),
-                Finished {
-                    conclusion: Conclusion::Skipped,
-                    outputs: IndexMap::new(),
-                    summaries: Vec::new(),
-                },
-            );
+        // Jobs that never became ready (a task ended abnormally) did not run.
+        for id in &selected {
+            if !done.contains_key(id) {
+                let key = format!("{}{id}", call.prefix);
+                done.insert(id.clone(), Finished::not_run(&key, Conclusion::Skipped));
+            }
         }
         done
     })
@@ -159,21 +202,27 @@ enum Decision {
 fn decide(
     shared: &Shared,
     workflow: &Workflow,
+    graph: &JobGraph,
     job: &Job,
     call: &Call,
     done: &IndexMap<String, Finished>,
 ) -> Decision {
     let key = format!("{}{}", call.prefix, job.id.value);
     let mut needs = serde_json::Map::new();
-    for n in &job.needs {
-        if let Some(f) = done.get(&n.value) {
+    for n in graph.needs(&job.id.value).unwrap_or_default() {
+        if let Some(f) = done.get(n) {
             needs.insert(
-                n.value.clone(),
+                n.to_owned(),
                 json!({"result": f.conclusion.as_str(), "outputs": f.outputs}),
             );
         }
     }
-    let status = job_status(shared.cancel.first.is_cancelled(), workflow, job, done);
+    let status = job_status(
+        shared.cancel.first.is_cancelled(),
+        graph,
+        &job.id.value,
+        done,
+    );
     let mut contexts = Contexts::default();
     contexts.set_json("github", shared.github.clone());
     contexts.set_json("needs", Json::Object(needs.clone()));
@@ -182,18 +231,6 @@ fn decide(
     let holds = contexts
         .eval(status, None, &workflow.file)
         .condition(&job.condition);
-    let not_run = |conclusion: Conclusion| {
-        let summary = JobSummary {
-            conclusion,
-            outputs: IndexMap::new(),
-            result: String::new(),
-        };
-        Decision::Done(Finished {
-            conclusion,
-            outputs: IndexMap::new(),
-            summaries: vec![(key.clone(), summary)],
-        })
-    };
     match holds {
         Ok(true) => Decision::Run(Json::Object(needs)),
         Ok(false) => {
@@ -207,11 +244,11 @@ fn decide(
                 job.id.value,
                 conclusion.as_str()
             ));
-            not_run(conclusion)
+            Decision::Done(Finished::not_run(&key, conclusion))
         }
         Err(e) => {
             shared.live.note(&format!("[{key}] ✗ {e}"));
-            not_run(Conclusion::Failure)
+            Decision::Done(Finished::not_run(&key, Conclusion::Failure))
         }
     }
 }
@@ -220,32 +257,28 @@ fn decide(
 /// dependency did not succeed, or all succeeded.
 fn job_status(
     cancelled: bool,
-    workflow: &Workflow,
-    job: &Job,
+    graph: &JobGraph,
+    id: &str,
     done: &IndexMap<String, Finished>,
 ) -> JobStatus {
     if cancelled {
         return JobStatus::Cancelled;
     }
+    let direct = graph.needs(id).unwrap_or_default();
     let mut seen = BTreeSet::new();
-    let mut todo: Vec<String> = job.needs.iter().map(|n| n.value.clone()).collect();
+    let mut todo: Vec<&str> = direct.clone();
     let mut failed = false;
-    while let Some(id) = todo.pop() {
-        if !seen.insert(id.clone()) {
+    while let Some(n) = todo.pop() {
+        if !seen.insert(n) {
             continue;
         }
-        if done
-            .get(&id)
-            .is_some_and(|f| f.conclusion == Conclusion::Failure)
-        {
-            failed = true;
-        }
-        if let Some(j) = workflow.jobs.iter().find(|j| j.id.value == id) {
-            todo.extend(j.needs.iter().map(|n| n.value.clone()));
-        }
+        failed |= done
+            .get(n)
+            .is_some_and(|f| f.conclusion == Conclusion::Failure);
+        todo.extend(graph.needs(n).unwrap_or_default());
     }
-    let all_succeeded = job.needs.iter().all(|n| {
-        done.get(&n.value)
+    let all_succeeded = direct.iter().all(|n| {
+        done.get(*n)
             .is_some_and(|f| f.conclusion == Conclusion::Success)
     });
     if failed {
@@ -257,57 +290,14 @@ fn job_status(
     }
 }
 
-async fn start_job(
-    shared: Arc<Shared>,
-    workflow: Arc<Workflow>,
-    job: Job,
-    call: Call,
-    needs: Json,
-) -> Finished {
-    let key = format!("{}{}", call.prefix, job.id.value);
-    match &job.kind {
-        JobKind::Runner(runner) => {
-            let Ok(_permit) = Arc::clone(&shared.permits).acquire_owned().await else {
-                return failed(&key);
-            };
-            let given = GivenContexts {
-                github: shared.github.clone(),
-                inputs: call.inputs.clone(),
-                vars: json!(shared.options.vars),
-                needs,
-                matrix: Json::Null,
-                strategy: single_job_strategy(),
-                secrets: call.secrets.clone(),
-            };
-            let desc =
-                JobDescription::from_workflow_job(key.clone(), &workflow, &job, runner, given);
-            run_runner_job(&shared, desc).await
-        }
-        JobKind::Reusable(reusable) => {
-            run_call(&shared, &workflow, key, reusable, &call, needs).await
-        }
-    }
-}
-
-pub(super) fn failed(key: &str) -> Finished {
-    Finished {
-        conclusion: Conclusion::Failure,
-        outputs: IndexMap::new(),
-        summaries: vec![(
-            key.to_owned(),
-            JobSummary {
-                conclusion: Conclusion::Failure,
-                outputs: IndexMap::new(),
-                result: String::new(),
-            },
-        )],
-    }
-}
-
 /// Prepares a job's directories and executor, runs it, and reports its end.
-async fn run_runner_job(shared: &Shared, desc: JobDescription) -> Finished {
+pub(super) async fn run_runner_job(
+    shared: &Shared,
+    desc: JobDescription,
+    instance: &Instance,
+) -> Finished {
     let key = desc.key.clone();
-    let out_rel = format!("jobs/{key}");
+    let out_rel = instance.dir.clone();
     let out_dir = shared.out_dir.join(&out_rel);
     let slot = shared.slots.fetch_add(1, Ordering::SeqCst).to_string();
     let dirs = match prepare_job(
@@ -322,12 +312,12 @@ async fn run_runner_job(shared: &Shared, desc: JobDescription) -> Finished {
             shared.live.note(&format!(
                 "[{key}] ✗ cannot prepare the job's directories: {e}"
             ));
-            return failed(&key);
+            return Finished::not_run(&key, Conclusion::Failure);
         }
     };
     let config = SandboxConfig {
         writable: dirs.writable(),
-        read_only: Vec::new(),
+        read_only: shared.plan.action_trees.clone(),
         tmp_dir: Some(dirs.tmp.clone()),
         network: shared.options.network,
         hostname: hermetic_hostname(),
@@ -340,7 +330,7 @@ async fn run_runner_job(shared: &Shared, desc: JobDescription) -> Finished {
                 .live
                 .note(&format!("[{key}] ✗ cannot start the sandbox: {e}"));
             let _ = std::fs::remove_dir_all(&dirs.root);
-            return failed(&key);
+            return Finished::not_run(&key, Conclusion::Failure);
         }
     };
     let setup = JobSetup {
@@ -352,11 +342,12 @@ async fn run_runner_job(shared: &Shared, desc: JobDescription) -> Finished {
         live: Arc::clone(&shared.live),
         out_dir,
         out_rel: out_rel.clone(),
-        cancel: shared.cancel.clone(),
+        cancel: instance.cancel.clone(),
         debug: shared.options.debug,
         base_path: shared.base_path.clone(),
         runner_name: "hrun".to_owned(),
         cancel_grace: shared.options.cancel_grace,
+        store: Arc::clone(&shared.store),
     };
     let ended = run_job(setup).await;
     let summary = JobSummary {
@@ -386,19 +377,22 @@ mod tests {
     #[test]
     fn job_status_sees_failures_through_skipped_jobs() {
         let wf = actions_compat::workflow::parse(
-            "on: push\njobs:\n  a:\n    runs-on: x\n    steps: [{run: 'true'}]\n  b:\n    needs: a\n    runs-on: x\n    steps: [{run: 'true'}]\n  c:\n    needs: b\n    runs-on: x\n    steps: [{run: 'true'}]\n",
+            "on: push\njobs:\n  a:\n    runs-on: x\n    steps: [{run: 'true'}]\n  b:\n    needs: A\n    runs-on: x\n    steps: [{run: 'true'}]\n  c:\n    needs: b\n    runs-on: x\n    steps: [{run: 'true'}]\n",
             "ci.yml",
         )
         .unwrap();
-        let c = &wf.jobs[2];
+        let graph = JobGraph::new(&wf);
         let mut done = IndexMap::new();
         done.insert("a".to_owned(), finished(Conclusion::Failure));
         done.insert("b".to_owned(), finished(Conclusion::Skipped));
-        assert_eq!(job_status(false, &wf, c, &done), JobStatus::Failure);
+        assert_eq!(job_status(false, &graph, "c", &done), JobStatus::Failure);
         done.insert("a".to_owned(), finished(Conclusion::Success));
-        assert_eq!(job_status(false, &wf, c, &done), JobStatus::NeedsSkipped);
+        assert_eq!(
+            job_status(false, &graph, "c", &done),
+            JobStatus::NeedsSkipped
+        );
         done.insert("b".to_owned(), finished(Conclusion::Success));
-        assert_eq!(job_status(false, &wf, c, &done), JobStatus::Success);
-        assert_eq!(job_status(true, &wf, c, &done), JobStatus::Cancelled);
+        assert_eq!(job_status(false, &graph, "c", &done), JobStatus::Success);
+        assert_eq!(job_status(true, &graph, "c", &done), JobStatus::Cancelled);
     }
 }

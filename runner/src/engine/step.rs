@@ -15,7 +15,7 @@ use indexmap::IndexMap;
 use serde_json::{json, Value as Json};
 
 use actions_compat::expr::{JobStatus, Value};
-use actions_compat::workflow::{Condition, OrExpr, Step, StepKind, Templated, UsesRef};
+use actions_compat::workflow::{Condition, OrExpr, Step, StepKind, Templated};
 
 use super::contexts::string_map;
 use super::execute::JobRun;
@@ -36,6 +36,8 @@ pub struct Scope {
     pub(super) inputs: Option<IndexMap<String, String>>,
     /// A composite action's directory.
     pub(super) action_dir: Option<PathBuf>,
+    /// For the steps of a remote composite action, its repository's tree (what `$/` means).
+    pub(super) tree: Option<PathBuf>,
     /// The env of the steps that called the composite actions this scope is in.
     pub(super) env: IndexMap<String, String>,
     /// The file the steps are written in.
@@ -53,6 +55,7 @@ impl Scope {
             failed: false,
             inputs: None,
             action_dir: None,
+            tree: None,
             env: IndexMap::new(),
             file,
             prefix: String::new(),
@@ -329,34 +332,18 @@ impl JobRun {
                 )
                 .await
             }
-            StepKind::Uses {
-                action: UsesRef::Local { path },
-                with,
-                ..
-            } => {
-                self.run_local_action(step, scope, key, title, status, env, timeout, path, with)
+            StepKind::Uses { action, with, .. } => {
+                self.run_action(step, scope, key, title, status, env, timeout, action, with)
                     .await
             }
-            StepKind::Uses {
-                action: UsesRef::Repository { .. },
-                uses,
-                ..
-            } => self.fail_before_start(
+            StepKind::Wait { .. }
+            | StepKind::WaitAll
+            | StepKind::Cancel { .. }
+            | StepKind::Parallel { .. } => self.fail_before_start(
                 title,
                 key,
-                &format!(
-                    "remote actions are not supported yet (`{}`): the action store is not \
-                     wired into the engine",
-                    uses.value
-                ),
+                "background and parallel steps are not supported yet",
             ),
-            StepKind::Uses {
-                action: UsesRef::Docker { .. },
-                ..
-            } => self.fail_before_start(title, key, "docker actions are not supported yet"),
-            StepKind::Wait { .. } | StepKind::WaitAll | StepKind::Cancel { .. } => {
-                self.fail_before_start(title, key, "background steps are not supported yet")
-            }
         }
     }
 

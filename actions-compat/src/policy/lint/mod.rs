@@ -10,11 +10,10 @@ use super::policy_file::{Policy, PolicyFileError, POLICY_FILE_PATH};
 use super::rego::{FileFacts, RegoPolicy, DEFAULT_TIME_LIMIT};
 use super::report::{LintError, LintReport, SourceFile};
 use super::rules::custom_rule_info;
-use super::uses_ref::UsesRef;
 use crate::action::Action;
 use crate::diagnostic::{Diagnostic, ParseErrors};
 use crate::expr::{ParseOptions, Segment, Template};
-use crate::workflow::Workflow;
+use crate::workflow::{UsesRef, Workflow};
 use crate::yaml::Limits;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Component, Path, PathBuf};
@@ -189,11 +188,8 @@ fn lint_file(
     }
     let mut local_actions = Vec::new();
     for uses in &view.uses {
-        match check_uses(&uses.value, &uses.at, policy) {
-            Ok(finding) => findings.extend(finding),
-            Err(error) => errors.push(error),
-        }
-        local_actions.extend(local_action(target, &uses.value));
+        findings.extend(check_uses(&uses.reference, &uses.written, &uses.at, policy));
+        local_actions.extend(local_action(target, &uses.reference));
     }
     for script in &view.scripts {
         match expansions(script, text) {
@@ -366,12 +362,11 @@ fn display_root(target: &LintTarget) -> PathBuf {
     root
 }
 
-/// The local action (or local reusable workflow) a `uses: ./...` names, if it exists inside the
-/// repository.
-fn local_action(target: &LintTarget, uses: &str) -> Option<LintTarget> {
-    let relative = match UsesRef::parse(uses).ok()? {
-        UsesRef::Local(path) => path,
-        UsesRef::SameRepository(path) => path,
+/// The local action (or local reusable workflow) a `uses: ./...` or `uses: $/...` names, if it
+/// exists inside the repository.
+fn local_action(target: &LintTarget, uses: &UsesRef) -> Option<LintTarget> {
+    let relative = match uses {
+        UsesRef::Local(path) | UsesRef::SameRepository(path) => path,
         _ => return None,
     };
     let relative = Path::new(&relative);

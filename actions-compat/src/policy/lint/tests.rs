@@ -119,6 +119,48 @@ fn checks_inside_local_composite_actions_it_uses() {
 }
 
 #[test]
+fn same_repository_references_are_exempt_and_followed() {
+    let tree = repo("lint-same-repository");
+    let workflow = tree.write(
+        ".github/workflows/ci.yml",
+        "on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      - uses: $/.github/actions/setup\n      - uses: $/\n",
+    );
+    tree.write(
+        ".github/actions/setup/action.yml",
+        "name: s\ndescription: d\nruns:\n  using: composite\n  steps:\n    - run: echo hi\n      shell: bash\n",
+    );
+    tree.write(
+        "action.yml",
+        "name: r\ndescription: d\nruns:\n  using: composite\n  steps:\n    - uses: actions/cache@v4\n",
+    );
+    let report = lint_paths(&[workflow], &LintOptions::default());
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(report.files_checked, 3, "{:?}", report.files);
+    // The `$/` steps need no pin; the root action they reach is checked.
+    assert_eq!(report.findings.len(), 1, "{:?}", report.findings);
+    assert!(report.findings[0].location.file.ends_with("action.yml"));
+    assert_eq!(report.findings[0].location.line, 6);
+}
+
+#[test]
+fn checks_uses_and_scripts_inside_parallel_blocks() {
+    let tree = repo("lint-parallel");
+    tree.write(
+        ".github/workflows/ci.yml",
+        "on: issues\njobs:\n  a:\n    runs-on: x\n    steps:\n      - parallel:\n          - uses: actions/cache@v4\n          - run: echo ${{ github.event.issue.title }}\n",
+    );
+    let report = lint(&tree);
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(
+        summary(&report),
+        [
+            ("unpinned-uses".into(), Severity::Deny, 7, 19),
+            ("template-injection".into(), Severity::Warn, 8, 23),
+        ]
+    );
+}
+
+#[test]
 fn local_actions_are_not_followed_out_of_the_repository() {
     let tree = repo("lint-escape");
     tree.write(

@@ -77,7 +77,7 @@ impl Converter<'_> {
             Some(uses) => {
                 let written = spanned_string(uses);
                 let workflow = match UsesRef::parse(&written.value) {
-                    Ok(UsesRef::Docker { .. }) | Err(_) => {
+                    Ok(UsesRef::Docker(_)) | Err(_) => {
                         self.error_at(
                             uses,
                             format!(
@@ -86,9 +86,8 @@ impl Converter<'_> {
                                 written.value
                             ),
                         );
-                        UsesRef::Local {
-                            path: written.value.clone(),
-                        }
+                        // A stand-in: a workflow with errors is never returned.
+                        UsesRef::Local(written.value.clone())
                     }
                     Ok(r) => r,
                 };

@@ -1,5 +1,9 @@
 //! Steps: their ids (checked, or generated as GitHub generates them), conditions, and kinds.
 //! Shared by jobs and composite actions.
+//!
+//! The steps of a `parallel:` block share the job's id scope: GitHub's reference parser gives
+//! them a scope of their own, so that a `__run` inside can repeat one outside, but they run as
+//! steps of the job and `steps.<id>` must name one step. Generated ids follow document order.
 
 use std::collections::HashSet;
 
@@ -9,7 +13,7 @@ use super::values::{boolean, entries, env, number, spanned_string, string, strin
 use super::Converter;
 use crate::schema::token::{Token, TokenKind};
 use crate::schema::Allowed;
-use crate::workflow::model::{Spanned, Step, StepKind, UsesRef};
+use crate::workflow::model::{Spanned, Step, StepKind, UsesRef, UsesRefError};
 
 impl Converter<'_> {
     /// Converts a `steps:` sequence; `if_context` is what step conditions may use there.
@@ -23,20 +27,44 @@ impl Converter<'_> {
             .iter()
             .filter_map(|item| self.step(item, if_context, &mut ids, &mut known))
             .collect();
-        for step in steps.iter_mut().filter(|s| s.generated_id) {
-            let base = match &step.kind {
-                StepKind::Uses { action, .. } => generated_action_id(action),
-                StepKind::Wait { .. } => "wait".to_owned(),
-                StepKind::WaitAll => "wait-all".to_owned(),
-                StepKind::Cancel { .. } => "cancel".to_owned(),
-                StepKind::Run { .. } => String::new(),
-            };
-            let base = if base.is_empty() {
-                "run".to_owned()
-            } else {
-                base
-            };
-            step.id.value = ids.generate(&format!("__{base}"));
+        for step in &mut steps {
+            generate_id(step, &mut ids);
+            if let StepKind::Parallel { steps } = &mut step.kind {
+                for step in steps {
+                    generate_id(step, &mut ids);
+                }
+            }
+        }
+        steps
+    }
+
+    /// The steps of a `parallel:` block, with GitHub's errors (at the block) for steps that may
+    /// not run in one. A nested block is refused, not converted.
+    fn parallel_steps(
+        &mut self,
+        block: &Token,
+        token: &Token,
+        if_context: &[Allowed],
+        ids: &mut IdScope,
+        known: &mut HashSet<String>,
+    ) -> Vec<Step> {
+        let TokenKind::Sequence(items) = &token.kind else {
+            return Vec::new();
+        };
+        let mut steps = Vec::new();
+        for item in items {
+            let keys: Vec<&str> = entries(item)
+                .iter()
+                .filter_map(|(key, _)| key.as_str())
+                .collect();
+            for (key, message) in NOT_IN_PARALLEL {
+                if keys.contains(&key) {
+                    self.error_at(block, message);
+                }
+            }
+            if !keys.contains(&"parallel") {
+                steps.extend(self.step(item, if_context, ids, known));
+            }
         }
         steps
     }
@@ -69,6 +97,7 @@ impl Converter<'_> {
         let mut wait = None;
         let mut wait_all = false;
         let mut cancel = None;
+        let mut parallel = None;
         for (key, value) in entries(token) {
             match key.as_str().unwrap_or_default() {
                 "id" => {
@@ -104,6 +133,7 @@ impl Converter<'_> {
                     wait_all = true;
                 }
                 "cancel" => cancel = Some(value),
+                "parallel" => parallel = Some(value),
                 _ => {}
             }
         }
@@ -117,12 +147,9 @@ impl Converter<'_> {
             }
         } else if let Some(uses) = uses {
             let written = spanned_string(uses);
-            let action = match UsesRef::parse(&written.value) {
-                Ok(action) => action,
-                Err(message) => {
-                    self.error_at(uses, message);
-                    return None;
-                }
+            let Ok(action) = UsesRef::parse(&written.value) else {
+                self.error_at(uses, UsesRefError::github_message(&written.value));
+                return None;
             };
             StepKind::Uses {
                 uses: written,
@@ -142,10 +169,13 @@ impl Converter<'_> {
             let target = spanned_string(cancel);
             self.check_target(&target, own_id.as_deref(), known);
             StepKind::Cancel { step: target }
+        } else if let Some(parallel) = parallel {
+            let steps = self.parallel_steps(token, parallel, if_context, ids, known);
+            StepKind::Parallel { steps }
         } else {
             self.error_at(
                 token,
-                "Expected one of uses, run, wait, wait-all, or cancel to be defined",
+                "Expected one of uses, run, wait, wait-all, cancel, or parallel to be defined",
             );
             return None;
         };
@@ -173,12 +203,50 @@ impl Converter<'_> {
     }
 }
 
+/// Keys a step inside a `parallel:` block may not have, with GitHub's error for each.
+const NOT_IN_PARALLEL: [(&str, &str); 5] = [
+    (
+        "background",
+        "'background' is not allowed inside a parallel block. Steps in a parallel block are \
+         automatically run as background steps.",
+    ),
+    ("wait", "'wait' is not allowed inside a parallel block."),
+    (
+        "wait-all",
+        "'wait-all' is not allowed inside a parallel block.",
+    ),
+    ("cancel", "'cancel' is not allowed inside a parallel block."),
+    ("parallel", "Nested 'parallel' blocks are not allowed."),
+];
+
+/// Gives `step` the id GitHub generates when none was written: `__` and what it does (`run`,
+/// `actions_checkout`, `wait`, `parallel`...), made unique in `ids`.
+fn generate_id(step: &mut Step, ids: &mut IdScope) {
+    if !step.generated_id {
+        return;
+    }
+    let base = match &step.kind {
+        StepKind::Uses { action, .. } => generated_action_id(action),
+        StepKind::Wait { .. } => "wait".to_owned(),
+        StepKind::WaitAll => "wait-all".to_owned(),
+        StepKind::Cancel { .. } => "cancel".to_owned(),
+        StepKind::Parallel { .. } => "parallel".to_owned(),
+        StepKind::Run { .. } => String::new(),
+    };
+    let base = if base.is_empty() {
+        "run".to_owned()
+    } else {
+        base
+    };
+    step.id.value = ids.generate(&format!("__{base}"));
+}
+
 /// The base of the id GitHub generates for an action step: the image of a Docker action,
-/// `self` for a local one, `owner/repo` for one in a repository.
+/// `self` for one in the workspace or the same repository, `owner/repo` for one in a repository.
 fn generated_action_id(action: &UsesRef) -> String {
     match action {
-        UsesRef::Docker { image } => image.clone(),
-        UsesRef::Local { .. } => "self".to_owned(),
-        UsesRef::Repository { owner, repo, .. } => format!("{owner}/{repo}"),
+        UsesRef::Docker(image) => image.reference().to_owned(),
+        UsesRef::Local(_) | UsesRef::SameRepository(_) => "self".to_owned(),
+        UsesRef::Repository(repo) => format!("{}/{}", repo.owner(), repo.repo()),
     }
 }

@@ -4,7 +4,8 @@
 use indexmap::IndexMap;
 use serde::{Serialize, Serializer};
 
-use super::step::{Step, UsesRef};
+use super::step::Step;
+use super::UsesRef;
 use super::{Env, Spanned, Templated, Value};
 
 /// One job.

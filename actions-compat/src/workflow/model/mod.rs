@@ -16,6 +16,7 @@
 mod job;
 mod on;
 mod step;
+mod uses_ref;
 
 pub use job::{
     CallSecrets, Concurrency, Condition, Container, Credentials, Defaults, Environment, Job,
@@ -26,7 +27,11 @@ pub use on::{
     DispatchInput, EventConfig, InputType, On, Schedule, WorkflowCallInput, WorkflowCallOutput,
     WorkflowCallSecret, WorkflowCallTrigger, WorkflowDispatch,
 };
-pub use step::{Step, StepKind, UsesRef};
+pub use step::{Step, StepKind};
+pub use uses_ref::{
+    CommitSha, DockerImageRef, GitRef, PinStatus, RepositoryRef, Sha256Digest, UsesRef,
+    UsesRefError,
+};
 
 use indexmap::IndexMap;
 use serde::Serialize;

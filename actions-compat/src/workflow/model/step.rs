@@ -1,9 +1,9 @@
-//! Steps (of a job, or of a composite action) and what `uses:` refers to.
+//! Steps, of a job or of a composite action.
 
 use serde::Serialize;
 
 use super::job::Condition;
-use super::{Env, Spanned, Templated};
+use super::{Env, Spanned, Templated, UsesRef};
 
 /// One step.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -26,8 +26,8 @@ pub struct Step {
     pub kind: StepKind,
 }
 
-/// What a step does. Serialized with `"type": "run"`, `"uses"`, `"wait"`, `"wait_all"` or
-/// `"cancel"`.
+/// What a step does. Serialized with `"type": "run"`, `"uses"`, `"wait"`, `"wait_all"`,
+/// `"cancel"` or `"parallel"`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum StepKind {
@@ -54,129 +54,8 @@ pub enum StepKind {
     WaitAll,
     /// Cancels a background step (experimental).
     Cancel { step: Spanned<String> },
-}
-
-/// What `uses:` refers to, for a step (an action) or a job (a reusable workflow).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum UsesRef {
-    /// `docker://image`
-    Docker { image: String },
-    /// `./path` in the workflow's repository.
-    Local { path: String },
-    /// `owner/repo[/path]@ref`.
-    Repository {
-        owner: String,
-        repo: String,
-        /// The path inside the repository, if any.
-        path: Option<String>,
-        git_ref: String,
-    },
-}
-
-impl UsesRef {
-    /// Parses `uses:` as GitHub does, with GitHub's message when it has the wrong form.
-    pub fn parse(uses: &str) -> Result<UsesRef, String> {
-        if let Some(image) = uses.strip_prefix("docker://") {
-            return Ok(UsesRef::Docker {
-                image: image.to_owned(),
-            });
-        }
-        if uses.starts_with("./") || uses.starts_with(".\\") {
-            return Ok(UsesRef::Local {
-                path: uses.to_owned(),
-            });
-        }
-        let wrong = || format!("Expected format {{org}}/{{repo}}[/path]@ref. Actual '{uses}'");
-        let mut at = uses.split('@');
-        let (Some(target), Some(git_ref), None) = (at.next(), at.next(), at.next()) else {
-            return Err(wrong());
-        };
-        let segments: Vec<&str> = target.split(['/', '\\']).collect();
-        match segments.as_slice() {
-            [owner, repo, rest @ ..]
-                if !owner.is_empty() && !repo.is_empty() && !git_ref.is_empty() =>
-            {
-                Ok(UsesRef::Repository {
-                    owner: (*owner).to_owned(),
-                    repo: (*repo).to_owned(),
-                    path: (!rest.is_empty()).then(|| rest.join("/")),
-                    git_ref: git_ref.to_owned(),
-                })
-            }
-            _ => Err(wrong()),
-        }
-    }
-
-    /// Whether the reference is a full-length commit SHA (40 or 64 hex digits), the only ref
-    /// that cannot be moved to other code.
-    pub fn is_pinned_to_commit(&self) -> bool {
-        match self {
-            UsesRef::Repository { git_ref, .. } => {
-                matches!(git_ref.len(), 40 | 64) && git_ref.chars().all(|c| c.is_ascii_hexdigit())
-            }
-            UsesRef::Docker { .. } | UsesRef::Local { .. } => false,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_the_three_forms_of_uses() {
-        assert_eq!(
-            UsesRef::parse("docker://alpine:3.8"),
-            Ok(UsesRef::Docker {
-                image: "alpine:3.8".into()
-            })
-        );
-        assert_eq!(
-            UsesRef::parse("./.github/actions/x"),
-            Ok(UsesRef::Local {
-                path: "./.github/actions/x".into()
-            })
-        );
-        assert_eq!(
-            UsesRef::parse("actions/aws/ec2@main"),
-            Ok(UsesRef::Repository {
-                owner: "actions".into(),
-                repo: "aws".into(),
-                path: Some("ec2".into()),
-                git_ref: "main".into()
-            })
-        );
-    }
-
-    #[test]
-    fn refuses_malformed_uses_with_githubs_message() {
-        for bad in [
-            "$$docker://alpine:3.8",
-            "badrepo@invalid",
-            "a/b",
-            "a/b@",
-            "/b@v1",
-            "a/b@v1@v2",
-        ] {
-            let e = UsesRef::parse(bad).unwrap_err();
-            assert_eq!(
-                e,
-                format!("Expected format {{org}}/{{repo}}[/path]@ref. Actual '{bad}'")
-            );
-        }
-    }
-
-    #[test]
-    fn only_full_commit_shas_count_as_pinned() {
-        let sha =
-            UsesRef::parse("actions/checkout@8e5e7e5ab8b370d6c329ec480221332ada57f0ab").unwrap();
-        assert!(sha.is_pinned_to_commit());
-        assert!(!UsesRef::parse("actions/checkout@v4")
-            .unwrap()
-            .is_pinned_to_commit());
-        assert!(!UsesRef::parse("actions/checkout@8e5e7e5")
-            .unwrap()
-            .is_pinned_to_commit());
-    }
+    /// Runs its steps concurrently and waits for them all (GitHub's `parallel:`, shorthand for
+    /// background steps followed by a wait). Its steps run scripts or actions only: never
+    /// background, wait, cancel or parallel steps. Their ids share the job's scope.
+    Parallel { steps: Vec<Step> },
 }

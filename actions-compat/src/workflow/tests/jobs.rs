@@ -220,7 +220,7 @@ fn reads_reusable_workflow_jobs() {
     };
     assert_eq!(call.uses.value, "octo/repo/.github/workflows/w.yml@v1");
     assert!(
-        matches!(&call.workflow, UsesRef::Repository { path: Some(p), .. } if p == ".github/workflows/w.yml")
+        matches!(&call.workflow, UsesRef::Repository(repo) if repo.path() == Some(".github/workflows/w.yml"))
     );
     assert_eq!(call.with["flag"].as_literal(), Some(&Value::Bool(true)));
     assert!(matches!(call.secrets, Some(CallSecrets::Inherit(_))));

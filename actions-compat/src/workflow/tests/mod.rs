@@ -47,7 +47,7 @@ fn rejects_unknown_step_key_with_position_and_githubs_hint() {
     assert_eq!(
         located(src),
         [
-            (6, 9, "There's not enough info to determine what you meant. Add one of these properties: parallel, run, shell, uses, with, working-directory".to_owned()),
+            (6, 9, "There's not enough info to determine what you meant. Add one of these properties: cancel, parallel, run, shell, uses, wait, wait-all, with, working-directory".to_owned()),
             (6, 9, "Unexpected value 'runn'".to_owned()),
         ]
     );

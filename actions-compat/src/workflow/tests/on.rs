@@ -44,6 +44,27 @@ fn reads_on_as_a_mapping_with_filters_and_types() {
 }
 
 #[test]
+fn refuses_a_filter_left_empty_as_githubs_schema_does() {
+    // GitHub's schema makes every filter a string or a list of strings, never null, and its
+    // reader reads null as '' before refusing it; only the event itself may be left empty.
+    for filter in [
+        "branches",
+        "branches-ignore",
+        "tags",
+        "tags-ignore",
+        "paths",
+        "paths-ignore",
+    ] {
+        let src = format!("on:\n  push:\n    {filter}:\n  pull_request:\n{JOBS}");
+        assert_eq!(
+            located(&src),
+            [(3, 6 + filter.len(), "Unexpected value ''".to_owned())],
+            "{filter}"
+        );
+    }
+}
+
+#[test]
 fn rejects_unknown_events_activity_types_and_filters() {
     let src = format!("on: pushh\n{JOBS}");
     assert_eq!(

@@ -1,36 +1,49 @@
-//! The value of a `uses:` key, parsed into a type that can only hold a well-formed reference,
-//! and classified by how firmly it pins the code it names.
+//! What a `uses:` value refers to (a step's action, a job's reusable workflow), as a type that
+//! can only hold a reference GitHub accepts, classified by how firmly it pins the code it names.
+//! The workflow and action models hold it; the policy gate reads it from them.
 //!
-//! The forms are the ones GitHub accepts: a local path (`./dir`), a same-repository path
-//! (`$/dir`), a container image (`docker://image[:tag][@sha256:digest]`) and a repository
-//! reference (`owner/repo[/path]@ref`), which names an action or, under `.github/workflows/`, a
-//! reusable workflow. This module does no I/O.
+//! The forms are exactly those GitHub's parser accepts:
+//!
+//! - `./path` (or `.\path`): a path in the workspace, where an earlier step checked it out;
+//! - `$/path`: GitHub's self-repository reference, the repository of the file that says it, at
+//!   the commit being run, with no checkout. It works wherever `./` does (steps, composite
+//!   action steps, reusable workflow calls); `$/` alone is the repository's root;
+//! - `docker://image[:tag][@sha256:digest]`;
+//! - `owner/repo[/path]@ref`: one `@`, a non-empty ref, and at least two non-empty segments
+//!   separated by `/` or `\` (empty segments are skipped, as GitHub skips them). Under
+//!   `.github/workflows/` the path names a reusable workflow.
+//!
+//! GitHub's parser checks that shape and nothing more: an owner or repository name no GitHub
+//! repository can have (`org with space`, GitHub's own test data has one) is accepted, and the
+//! job fails when it runs. So does this type, which never refuses a file GitHub accepts;
+//! whoever resolves a reference to code checks the names it builds paths and URLs from. What
+//! decides pinning is typed: a full commit SHA is a [`CommitSha`] and an image digest a
+//! [`Sha256Digest`], each buildable only from a valid value.
 
 use std::fmt;
 
-/// Why a `uses:` value is not a reference at all.
+use serde::Serialize;
+
+/// Why a `uses:` value is not a reference (GitHub refuses each of these when it parses).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UsesRefError {
     #[error("`uses` is empty")]
     Empty,
-    #[error("`uses` must not contain whitespace")]
-    Whitespace,
-    #[error("`uses` must not contain an expression: GitHub resolves it before any context exists")]
-    Expression,
-    #[error("`docker://` must be followed by an image name")]
-    EmptyImage,
     #[error("expected `owner/repo[/path]@ref`, but there is no `@ref`")]
     MissingRef,
+    #[error("expected `owner/repo[/path]@ref`, but there is more than one `@`")]
+    SeveralRefs,
     #[error("expected `owner/repo[/path]@ref`, but the ref after `@` is empty")]
     EmptyRef,
     #[error("expected `owner/repo[/path]@ref`, but there is no `/repo`")]
     MissingRepository,
-    #[error("`{0}` is not a valid owner name")]
-    InvalidOwner(String),
-    #[error("`{0}` is not a valid repository name")]
-    InvalidRepository(String),
-    #[error("the path inside the repository has an empty segment")]
-    EmptyPathSegment,
+}
+
+impl UsesRefError {
+    /// GitHub's error for a step's malformed `uses: {uses}`.
+    pub fn github_message(uses: &str) -> String {
+        format!("Expected format {{org}}/{{repo}}[/path]@ref. Actual '{uses}'")
+    }
 }
 
 /// A full 40-hex-digit git commit SHA, as written.
@@ -107,7 +120,8 @@ impl RepositoryRef {
         &self.repo
     }
 
-    /// The directory (action) or file (reusable workflow) inside the repository, if any.
+    /// The directory (action) or file (reusable workflow) inside the repository, if any, with
+    /// `/` separators.
     pub fn path(&self) -> Option<&str> {
         self.path.as_deref()
     }
@@ -127,7 +141,8 @@ impl RepositoryRef {
 /// `docker://image[:tag][@sha256:digest]`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct DockerImageRef {
-    /// Everything after `docker://`.
+    /// Everything after `docker://` (empty when nothing follows: GitHub's parser accepts that,
+    /// and the job fails when it runs).
     reference: String,
     digest: Option<Sha256Digest>,
 }
@@ -145,9 +160,9 @@ impl DockerImageRef {
 /// A well-formed `uses:` value.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum UsesRef {
-    /// `./path` (or `.\\path`): an action or reusable workflow in the repository being run.
+    /// `./path` (or `.\path`), as written: in the workspace.
     Local(String),
-    /// `$/path`: the same repository, named explicitly.
+    /// `$/path`: the same repository, at the commit being run; holds the path after `$/`.
     SameRepository(String),
     Docker(DockerImageRef),
     Repository(RepositoryRef),
@@ -169,22 +184,22 @@ impl UsesRef {
         if text.is_empty() {
             return Err(UsesRefError::Empty);
         }
-        if text.contains("${{") {
-            return Err(UsesRefError::Expression);
-        }
-        if text.chars().any(char::is_whitespace) {
-            return Err(UsesRefError::Whitespace);
-        }
-        if text.starts_with("./") || text.starts_with(".\\") || text == "." {
+        if text.starts_with("./") || text.starts_with(".\\") {
             return Ok(UsesRef::Local(text.to_string()));
         }
         if let Some(path) = text.strip_prefix("$/") {
             return Ok(UsesRef::SameRepository(path.to_string()));
         }
-        if let Some(image) = strip_prefix_ignore_case(text, "docker://") {
-            return parse_docker(image).map(UsesRef::Docker);
+        if let Some(image) = UsesRef::docker_image(text) {
+            return Ok(image);
         }
         parse_repository(text).map(UsesRef::Repository)
+    }
+
+    /// A docker action's `runs.image` when it names an image (`docker://...`), not a
+    /// `Dockerfile` in the repository.
+    pub fn docker_image(image: &str) -> Option<UsesRef> {
+        strip_prefix_ignore_case(image, "docker://").map(|rest| UsesRef::Docker(parse_docker(rest)))
     }
 
     pub fn pin_status(&self) -> PinStatus {
@@ -217,6 +232,48 @@ impl fmt::Display for UsesRef {
     }
 }
 
+/// How Rego and `hrun parse` see a reference: `{"kind": "repository", "owner", "repo", "path",
+/// "git_ref"}`, `{"kind": "docker", "image"}`, `{"kind": "local", "path"}` (as written) or
+/// `{"kind": "same_repository", "path"}` (after `$/`).
+#[derive(Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Serialized<'a> {
+    Docker {
+        image: &'a str,
+    },
+    Local {
+        path: &'a str,
+    },
+    SameRepository {
+        path: &'a str,
+    },
+    Repository {
+        owner: &'a str,
+        repo: &'a str,
+        path: Option<&'a str>,
+        git_ref: &'a str,
+    },
+}
+
+impl Serialize for UsesRef {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            UsesRef::Local(path) => Serialized::Local { path },
+            UsesRef::SameRepository(path) => Serialized::SameRepository { path },
+            UsesRef::Docker(image) => Serialized::Docker {
+                image: &image.reference,
+            },
+            UsesRef::Repository(repo) => Serialized::Repository {
+                owner: &repo.owner,
+                repo: &repo.repo,
+                path: repo.path.as_deref(),
+                git_ref: repo.git_ref.as_str(),
+            },
+        }
+        .serialize(serializer)
+    }
+}
+
 fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
     let head = text.get(..prefix.len())?;
     head.eq_ignore_ascii_case(prefix)
@@ -224,66 +281,38 @@ fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> 
         .flatten()
 }
 
-fn parse_docker(image: &str) -> Result<DockerImageRef, UsesRefError> {
-    if image.is_empty() {
-        return Err(UsesRefError::EmptyImage);
-    }
+fn parse_docker(image: &str) -> DockerImageRef {
     // A digest can only come last: `name[:tag]@sha256:hex`. Anything else after `@` (another
     // algorithm, a short digest) leaves the image unpinned.
     let digest = image
         .rsplit_once('@')
         .and_then(|(_, digest)| digest.strip_prefix("sha256:"))
         .and_then(Sha256Digest::parse);
-    Ok(DockerImageRef {
+    DockerImageRef {
         reference: image.to_string(),
         digest,
-    })
+    }
 }
 
 fn parse_repository(text: &str) -> Result<RepositoryRef, UsesRefError> {
-    let (target, git_ref) = text.rsplit_once('@').ok_or(UsesRefError::MissingRef)?;
+    let (target, git_ref) = text.split_once('@').ok_or(UsesRefError::MissingRef)?;
+    if git_ref.contains('@') {
+        return Err(UsesRefError::SeveralRefs);
+    }
     if git_ref.is_empty() {
         return Err(UsesRefError::EmptyRef);
     }
-    let mut parts = target.splitn(3, '/');
-    let owner = parts.next().unwrap_or_default();
-    let repo = parts.next().ok_or(UsesRefError::MissingRepository)?;
-    let path = parts.next();
-    if !is_owner_name(owner) {
-        return Err(UsesRefError::InvalidOwner(owner.to_string()));
-    }
-    if !is_repository_name(repo) {
-        return Err(UsesRefError::InvalidRepository(repo.to_string()));
-    }
-    if let Some(path) = path {
-        if path.split('/').any(str::is_empty) {
-            return Err(UsesRefError::EmptyPathSegment);
-        }
-    }
+    let mut segments = target.split(['/', '\\']).filter(|s| !s.is_empty());
+    let (Some(owner), Some(repo)) = (segments.next(), segments.next()) else {
+        return Err(UsesRefError::MissingRepository);
+    };
+    let path: Vec<&str> = segments.collect();
     Ok(RepositoryRef {
         owner: owner.to_string(),
         repo: repo.to_string(),
-        path: path.map(str::to_string),
+        path: (!path.is_empty()).then(|| path.join("/")),
         git_ref: GitRef::classify(git_ref),
     })
-}
-
-/// GitHub user and organization names: letters, digits and hyphens (enterprise-managed users
-/// add `_`).
-pub(crate) fn is_owner_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-fn is_repository_name(name: &str) -> bool {
-    !name.is_empty()
-        && name != "."
-        && name != ".."
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 #[cfg(test)]
@@ -297,6 +326,58 @@ mod tests {
         UsesRef::parse(text)
             .map(|r| r.pin_status())
             .unwrap_or_else(|e| panic!("{text}: {e}"))
+    }
+
+    #[test]
+    fn parses_githubs_forms_of_uses() {
+        assert_eq!(
+            UsesRef::parse("./.github/actions/x"),
+            Ok(UsesRef::Local("./.github/actions/x".into()))
+        );
+        assert_eq!(
+            UsesRef::parse("$/.github/actions/setup-tox"),
+            Ok(UsesRef::SameRepository(".github/actions/setup-tox".into()))
+        );
+        assert_eq!(UsesRef::parse("$/"), Ok(UsesRef::SameRepository("".into())));
+        let Ok(UsesRef::Docker(image)) = UsesRef::parse("docker://alpine:3.8") else {
+            panic!("a docker reference");
+        };
+        assert_eq!(image.reference(), "alpine:3.8");
+        let Ok(UsesRef::Repository(repo)) = UsesRef::parse("actions/aws/ec2@main") else {
+            panic!("a repository reference");
+        };
+        assert_eq!(
+            (
+                repo.owner(),
+                repo.repo(),
+                repo.path(),
+                repo.git_ref().as_str()
+            ),
+            ("actions", "aws", Some("ec2"), "main")
+        );
+    }
+
+    #[test]
+    fn reads_separators_as_github_does() {
+        // Either slash separates; empty segments are skipped.
+        let Ok(UsesRef::Repository(repo)) = UsesRef::parse("octo\\repo//sub\\dir@v1") else {
+            panic!("a repository reference");
+        };
+        assert_eq!(
+            (repo.owner(), repo.repo(), repo.path()),
+            ("octo", "repo", Some("sub/dir"))
+        );
+        // GitHub accepts names no repository can have, and `docker://` with nothing after it;
+        // the job fails when it runs.
+        let Ok(UsesRef::Repository(repo)) = UsesRef::parse("org with space/repo with space@v2")
+        else {
+            panic!("a repository reference");
+        };
+        assert_eq!(
+            (repo.owner(), repo.repo()),
+            ("org with space", "repo with space")
+        );
+        assert_eq!(pin("docker://"), PinStatus::Unpinned);
     }
 
     #[test]
@@ -343,6 +424,7 @@ mod tests {
         assert_eq!(pin("./"), PinStatus::Exempt);
         assert_eq!(pin(".\\.github\\actions\\setup"), PinStatus::Exempt);
         assert_eq!(pin("$/.github/actions/setup"), PinStatus::Exempt);
+        assert_eq!(pin("$/"), PinStatus::Exempt);
     }
 
     #[test]
@@ -379,27 +461,24 @@ mod tests {
             UsesRef::parse("actions/checkout@"),
             Err(UsesRefError::EmptyRef)
         );
+        assert_eq!(UsesRef::parse("a/b@v1@v2"), Err(UsesRefError::SeveralRefs));
         assert_eq!(
             UsesRef::parse("checkout@v4"),
             Err(UsesRefError::MissingRepository)
         );
-        assert_eq!(UsesRef::parse("a b/c@v1"), Err(UsesRefError::Whitespace));
         assert_eq!(
-            UsesRef::parse("${{ matrix.action }}@v1"),
-            Err(UsesRefError::Expression)
+            UsesRef::parse("/b@v1"),
+            Err(UsesRefError::MissingRepository)
         );
-        assert_eq!(UsesRef::parse("docker://"), Err(UsesRefError::EmptyImage));
+        for githubs_own_cases in ["$$docker://alpine:3.8", "...docker://alpine:3.8"] {
+            assert_eq!(
+                UsesRef::parse(githubs_own_cases),
+                Err(UsesRefError::MissingRef)
+            );
+        }
         assert_eq!(
-            UsesRef::parse("own:er/repo@v1"),
-            Err(UsesRefError::InvalidOwner("own:er".into()))
-        );
-        assert_eq!(
-            UsesRef::parse("owner/../x@v1"),
-            Err(UsesRefError::InvalidRepository("..".into()))
-        );
-        assert_eq!(
-            UsesRef::parse("owner/repo//x@v1"),
-            Err(UsesRefError::EmptyPathSegment)
+            UsesRef::parse("badrepo@invalid"),
+            Err(UsesRefError::MissingRepository)
         );
     }
 
@@ -414,6 +493,28 @@ mod tests {
     }
 
     #[test]
+    fn serializes_with_its_kind() {
+        let json = |text: &str| serde_json::to_value(UsesRef::parse(text).unwrap()).unwrap();
+        assert_eq!(
+            json("octo/ci/.github/workflows/b.yml@v1"),
+            serde_json::json!({"kind": "repository", "owner": "octo", "repo": "ci",
+                "path": ".github/workflows/b.yml", "git_ref": "v1"})
+        );
+        assert_eq!(
+            json("$/.github/actions/x"),
+            serde_json::json!({"kind": "same_repository", "path": ".github/actions/x"})
+        );
+        assert_eq!(
+            json("./x"),
+            serde_json::json!({"kind": "local", "path": "./x"})
+        );
+        assert_eq!(
+            json("docker://alpine"),
+            serde_json::json!({"kind": "docker", "image": "alpine"})
+        );
+    }
+
+    #[test]
     fn never_panics_on_odd_input() {
         for text in [
             "@",
@@ -424,6 +525,8 @@ mod tests {
             "DOCKER://x",
             "$/",
             ".",
+            "@@",
+            "\\\\@x",
         ] {
             let _ = UsesRef::parse(text);
         }
