@@ -15,11 +15,13 @@
 //!   "log": {"a": ["a line of jobs/a/log.txt contains this"]},
 //!   "log_absent": {"a": ["no line contains this"]},
 //!   "stderr": ["stderr contains this"],
-//!   "sigint_after_ms": 3000
+//!   "sigint_after_ms": 3000,
+//!   "import": [["store/greet", "octo/greet@<40 hex>"]]
 //! }
 //! ```
 //!
-//! `sandboxes` defaults to `["namespace"]`. Where the namespace sandbox does not work on the
+//! `import` fills the run's own action store (`HRUN_CACHE`, fresh per run) with `hrun actions
+//! import` from directories of the case. `sandboxes` defaults to `["namespace"]`. Where the namespace sandbox does not work on the
 //! host, its runs are skipped with a printed `SKIP` line.
 
 use std::path::{Path, PathBuf};
@@ -77,20 +79,27 @@ fn namespace_unavailable() -> Option<String> {
 }
 
 fn hrun(cwd: &Path, args: &[&str]) -> Output {
+    hrun_with_cache(cwd, args, &cwd.join(".hrun-cache"))
+}
+
+/// `hrun` with its cache (and so its action store) at `cache`.
+fn hrun_with_cache(cwd: &Path, args: &[&str], cache: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_hrun"))
         .args(args)
         .current_dir(cwd)
         .env("NO_COLOR", "1")
+        .env("HRUN_CACHE", cache)
         .output()
         .expect("hrun runs")
 }
 
 /// Runs `hrun` and sends it SIGINT (Ctrl-C) after `ms` milliseconds.
-fn interrupted(cwd: &Path, args: &[String], ms: u64) -> Output {
+fn interrupted(cwd: &Path, args: &[String], ms: u64, cache: &Path) -> Output {
     let child = Command::new(env!("CARGO_BIN_EXE_hrun"))
         .args(args)
         .current_dir(cwd)
         .env("NO_COLOR", "1")
+        .env("HRUN_CACHE", cache)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -107,6 +116,7 @@ struct Run {
     output: Output,
     out_dir: PathBuf,
     _repo: tempfile::TempDir,
+    _cache: tempfile::TempDir,
 }
 
 /// Runs case `name` with `sandbox`; `None` when that sandbox is unavailable (after printing
@@ -128,6 +138,28 @@ fn run_case(name: &str, sandbox: &str, extra: &[&str]) -> Option<Run> {
     std::fs::copy(case.join("workflow.yml"), wf_dir.join("workflow.yml")).expect("copy workflow");
     let out_dir = repo.path().join("out");
     let expected = expected(name);
+    let cache = tempfile::tempdir().expect("temp dir");
+    for entry in expected
+        .get("import")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let (Some(dir), Some(reference)) = (entry[0].as_str(), entry[1].as_str()) else {
+            panic!("import entries are [DIR, OWNER/REPO@SHA]");
+        };
+        let source = case.join(dir).display().to_string();
+        let out = hrun_with_cache(
+            repo.path(),
+            &["actions", "import", &source, reference],
+            cache.path(),
+        );
+        assert!(
+            out.status.success(),
+            "import {reference}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     let mut args: Vec<String> = vec![
         "exec".into(),
         ".github/workflows/workflow.yml".into(),
@@ -145,16 +177,17 @@ fn run_case(name: &str, sandbox: &str, extra: &[&str]) -> Option<Run> {
     }
     args.extend(extra.iter().map(|s| (*s).to_owned()));
     let output = match expected.get("sigint_after_ms").and_then(Value::as_u64) {
-        Some(ms) => interrupted(repo.path(), &args, ms),
+        Some(ms) => interrupted(repo.path(), &args, ms, cache.path()),
         None => {
             let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-            hrun(repo.path(), &refs)
+            hrun_with_cache(repo.path(), &refs, cache.path())
         }
     };
     Some(Run {
         output,
         out_dir,
         _repo: repo,
+        _cache: cache,
     })
 }
 
@@ -204,7 +237,7 @@ fn check(name: &str, sandbox: &str, run: &Run) {
             assert_eq!(&got["outputs"], o, "outputs of {key}\n{context}");
         }
         if let Some(steps) = want.get("steps").and_then(Value::as_object) {
-            let job = read_json(&run.out_dir.join(format!("jobs/{key}/result.json")));
+            let job = read_json(&job_dir(run, &run_result, key).join("result.json"));
             let all = job["steps"].as_array().cloned().unwrap_or_default();
             for (id, want_step) in steps {
                 let step = all
@@ -224,7 +257,8 @@ fn check(name: &str, sandbox: &str, run: &Run) {
             continue;
         };
         for (key, lines) in logs {
-            let path = run.out_dir.join(format!("jobs/{key}/log.txt"));
+            let run_result = read_json(&run.out_dir.join("result.json"));
+            let path = job_dir(run, &run_result, key).join("log.txt");
             let log = std::fs::read_to_string(&path)
                 .unwrap_or_else(|e| panic!("cannot read {}: {e}\n{context}", path.display()));
             for l in lines
@@ -243,6 +277,19 @@ fn check(name: &str, sandbox: &str, run: &Run) {
             }
         }
     }
+}
+
+/// The directory of job `key`, from the run's `result.json`.
+fn job_dir(run: &Run, run_result: &Value, key: &str) -> PathBuf {
+    let result = run_result["jobs"][key]["result"]
+        .as_str()
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| panic!("job {key} has no result file: {run_result}"));
+    run.out_dir
+        .join(result)
+        .parent()
+        .map(Path::to_path_buf)
+        .expect("result.json has a directory")
 }
 
 /// Runs case `name` with each sandbox its `expected.json` names and checks it.
@@ -322,6 +369,11 @@ cases!(
     job_timeout,
     event_and_inputs,
     job_selection,
+    matrix,
+    matrix_fail_fast,
+    matrix_filter,
+    remote_action,
+    remote_action_missing,
 );
 
 #[test]

@@ -68,6 +68,7 @@ pub(super) async fn start_job(
         plan.max_parallel.map_or(total, |m| m as usize).max(1),
     ));
     let mut running = JoinSet::new();
+    let mut ended: Vec<(usize, Finished)> = Vec::new();
     for (index, combination) in plan.combinations.iter().enumerate() {
         if !matches_filter(combination, &shared.options.matrix_filter) {
             continue;
@@ -79,25 +80,28 @@ pub(super) async fn start_job(
             strategy: plan.strategy_context(index).to_json(),
             cancel: group.clone(),
         };
-        let (shared, workflow, job, call, needs, limit) = (
+        // Combinations start in order, each when a `max-parallel` slot is free.
+        let Ok(slot) = Arc::clone(&limit).acquire_owned().await else {
+            ended.push((index, Finished::not_run(&instance.key, Conclusion::Failure)));
+            continue;
+        };
+        if instance.cancel.first.is_cancelled() {
+            ended.push((
+                index,
+                Finished::not_run(&instance.key, Conclusion::Cancelled),
+            ));
+            continue;
+        }
+        let (shared, workflow, job, call, needs) = (
             Arc::clone(&shared),
             Arc::clone(&workflow),
             job.clone(),
             call.clone(),
             needs.clone(),
-            Arc::clone(&limit),
         );
         let fail_fast = plan.fail_fast;
         running.spawn(async move {
-            let Ok(_slot) = limit.acquire_owned().await else {
-                return (index, Finished::not_run(&instance.key, Conclusion::Failure));
-            };
-            if instance.cancel.first.is_cancelled() {
-                return (
-                    index,
-                    Finished::not_run(&instance.key, Conclusion::Cancelled),
-                );
-            }
+            let _slot = slot;
             let cancel = instance.cancel.clone();
             let f = run_instance(&shared, &workflow, &job, &call, needs, instance).await;
             if fail_fast && f.conclusion == Conclusion::Failure {
@@ -106,7 +110,6 @@ pub(super) async fn start_job(
             (index, f)
         });
     }
-    let mut ended: Vec<(usize, Finished)> = Vec::new();
     let mut outputs = IndexMap::new();
     while let Some(joined) = running.join_next().await {
         match joined {
