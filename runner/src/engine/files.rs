@@ -1,12 +1,12 @@
 //! The environment files of a step: `GITHUB_ENV`, `GITHUB_OUTPUT`, `GITHUB_PATH`,
 //! `GITHUB_STEP_SUMMARY` and `GITHUB_STATE`.
 //!
-//! Before a step, [`FileCommands::create`] makes one empty file of each kind (writable by the
-//! identity steps run as); after it, [`StepFiles::collect`] reads them with
+//! Before a step, [`FileCommands::prepare`] makes one empty file of each kind (writable by the
+//! identity steps run as); after it, [`FileCommands::collect`] reads them with
 //! `actions_compat::commands::file` as GitHub's runner does: entries up to the first error apply,
 //! the error fails the step; a blocked name (`NODE_OPTIONS`) is skipped with an annotation.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use indexmap::IndexMap;
 
@@ -15,29 +15,29 @@ use actions_compat::commands::file::{
 };
 use actions_compat::commands::is_blocked_env_name;
 
+use super::safe_dir::{SafeDir, SafeDirError};
 use super::workspace::Owner;
 
 /// GitHub's limit on one step's summary.
 pub const SUMMARY_LIMIT: usize = 1024 * 1024;
 
-/// Makes the files of each step of a job, in the job's file-command directory. The steps of a
-/// job run one at a time, so the same files serve every step, emptied before each: creating and
-/// deleting five files per step costs more than the step itself on some file systems.
+/// The files of each step of a job, in the job's file-command directory ([`SafeDir`]: a step
+/// cannot make the runner follow a link or block on a FIFO). The steps of a job run one at a
+/// time, so the same names serve every step, made anew and empty before each. Scripts of `run:`
+/// steps are written here too.
 #[derive(Debug)]
 pub struct FileCommands {
-    files: StepFiles,
-    owner: Owner,
+    dir: SafeDir,
 }
 
-/// The files of one step.
-#[derive(Debug, Clone)]
-pub struct StepFiles {
-    pub env: PathBuf,
-    pub output: PathBuf,
-    pub path: PathBuf,
-    pub summary: PathBuf,
-    pub state: PathBuf,
-}
+/// The most bytes read from one environment file.
+pub const FILE_LIMIT: u64 = 64 * 1024 * 1024;
+
+const ENV: &str = "set_env";
+const OUTPUT: &str = "set_output";
+const PATH: &str = "add_path";
+const SUMMARY: &str = "step_summary";
+const STATE: &str = "save_state";
 
 /// What a step wrote to its files.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -63,54 +63,53 @@ pub struct Collected {
 }
 
 impl FileCommands {
-    /// Files go to `dir` (created), owned by `owner`.
-    pub fn new(dir: PathBuf, owner: Owner) -> std::io::Result<Self> {
-        owner.create_dir(&dir)?;
-        let files = StepFiles {
-            env: dir.join("set_env"),
-            output: dir.join("set_output"),
-            path: dir.join("add_path"),
-            summary: dir.join("step_summary"),
-            state: dir.join("save_state"),
-        };
-        Ok(FileCommands { files, owner })
+    /// Files go to `dir` (created, owned by the runner); each file is given to `owner`.
+    pub fn new(dir: PathBuf, owner: Owner) -> Result<Self, SafeDirError> {
+        Ok(FileCommands {
+            dir: SafeDir::create(&dir, owner)?,
+        })
     }
 
-    /// The files of the next step, empty.
-    pub fn create(&mut self) -> std::io::Result<StepFiles> {
-        for path in self.files.all() {
-            self.owner.create_file(path, b"")?;
+    /// Makes the files of the next step, empty.
+    pub fn prepare(&mut self) -> Result<(), SafeDirError> {
+        for name in [ENV, OUTPUT, PATH, SUMMARY, STATE] {
+            self.dir.write(name, b"", 0o600)?;
         }
-        Ok(self.files.clone())
+        Ok(())
     }
-}
 
-impl StepFiles {
+    /// Writes a step's script as `name`; its path as the step sees it.
+    pub fn script(&self, name: &str, text: &str) -> Result<PathBuf, SafeDirError> {
+        self.dir.write(name, text.as_bytes(), 0o700)?;
+        Ok(self.dir.path(name))
+    }
+
     /// The variables that name the files, for the step's environment.
     pub fn env_vars(&self) -> [(&'static str, String); 5] {
+        let path = |name| self.dir.path(name).display().to_string();
         [
-            ("GITHUB_ENV", self.env.display().to_string()),
-            ("GITHUB_OUTPUT", self.output.display().to_string()),
-            ("GITHUB_PATH", self.path.display().to_string()),
-            ("GITHUB_STEP_SUMMARY", self.summary.display().to_string()),
-            ("GITHUB_STATE", self.state.display().to_string()),
+            ("GITHUB_ENV", path(ENV)),
+            ("GITHUB_OUTPUT", path(OUTPUT)),
+            ("GITHUB_PATH", path(PATH)),
+            ("GITHUB_STEP_SUMMARY", path(SUMMARY)),
+            ("GITHUB_STATE", path(STATE)),
         ]
     }
 
-    fn all(&self) -> [&PathBuf; 5] {
-        [
-            &self.env,
-            &self.output,
-            &self.path,
-            &self.summary,
-            &self.state,
-        ]
+    fn read(&self, name: &str, c: &mut Collected) -> Option<String> {
+        match self.dir.read(name, FILE_LIMIT) {
+            Ok(bytes) => bytes.map(|b| decode(&b).into_owned()),
+            Err(e) => {
+                c.unreadable.push(e.to_string());
+                None
+            }
+        }
     }
 
     /// Reads what the step wrote.
     pub fn collect(&self) -> Collected {
         let mut c = Collected::default();
-        if let Some(text) = read(&self.env, &mut c) {
+        if let Some(text) = self.read(ENV, &mut c) {
             let file = parse_key_values(FileCommandKind::Env, &text, LineEndings::Lf);
             for entry in file.entries {
                 if is_blocked_env_name(&entry.name) {
@@ -121,52 +120,32 @@ impl StepFiles {
             }
             c.errors.extend(file.error);
         }
-        if let Some(text) = read(&self.output, &mut c) {
+        if let Some(text) = self.read(OUTPUT, &mut c) {
             let file = parse_key_values(FileCommandKind::Output, &text, LineEndings::Lf);
             for entry in file.entries {
                 insert_ignoring_case(&mut c.outputs, entry.name, entry.value);
             }
             c.errors.extend(file.error);
         }
-        if let Some(text) = read(&self.state, &mut c) {
+        if let Some(text) = self.read(STATE, &mut c) {
             let file = parse_key_values(FileCommandKind::State, &text, LineEndings::Lf);
             for entry in file.entries {
                 insert_ignoring_case(&mut c.state, entry.name, entry.value);
             }
             c.errors.extend(file.error);
         }
-        if let Some(text) = read(&self.path, &mut c) {
+        if let Some(text) = self.read(PATH, &mut c) {
             c.paths = path_entries(&text);
         }
-        match std::fs::metadata(&self.summary) {
-            Ok(meta) if meta.len() as usize > SUMMARY_LIMIT => c.summary_too_large = true,
+        match self.dir.size(SUMMARY) {
+            Some(size) if size > SUMMARY_LIMIT as u64 => c.summary_too_large = true,
             _ => {
-                if let Some(text) = read(&self.summary, &mut c) {
+                if let Some(text) = self.read(SUMMARY, &mut c) {
                     c.summary = text;
                 }
             }
         }
-        for path in [
-            &self.env,
-            &self.output,
-            &self.path,
-            &self.summary,
-            &self.state,
-        ] {
-            let _ = std::fs::remove_file(path);
-        }
         c
-    }
-}
-
-fn read(path: &Path, c: &mut Collected) -> Option<String> {
-    match std::fs::read(path) {
-        Ok(bytes) => Some(decode(&bytes).into_owned()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => {
-            c.unreadable.push(format!("{}: {e}", path.display()));
-            None
-        }
     }
 }
 
@@ -188,17 +167,27 @@ pub fn insert_ignoring_case(map: &mut IndexMap<String, String>, name: String, va
 mod tests {
     use super::*;
 
-    fn files() -> (tempfile::TempDir, StepFiles) {
+    fn files() -> (tempfile::TempDir, FileCommands) {
         let dir = tempfile::tempdir().unwrap();
         let mut fc = FileCommands::new(dir.path().join("fc"), Owner::current()).unwrap();
-        let files = fc.create().unwrap();
-        (dir, files)
+        fc.prepare().unwrap();
+        (dir, fc)
+    }
+
+    fn path_of(fc: &FileCommands, var: &str) -> PathBuf {
+        let vars = fc.env_vars();
+        let (_, p) = vars.iter().find(|(n, _)| *n == var).unwrap();
+        PathBuf::from(p)
     }
 
     #[test]
     fn reads_outputs_with_heredocs_and_case_insensitive_names() {
         let (_d, f) = files();
-        std::fs::write(&f.output, "a=1\nnotes<<EOF\nline 1\nline 2\nEOF\nA=2\n").unwrap();
+        std::fs::write(
+            path_of(&f, "GITHUB_OUTPUT"),
+            "a=1\nnotes<<EOF\nline 1\nline 2\nEOF\nA=2\n",
+        )
+        .unwrap();
         let c = f.collect();
         assert_eq!(c.outputs.get("a").map(String::as_str), Some("2"));
         assert_eq!(
@@ -211,7 +200,11 @@ mod tests {
     #[test]
     fn env_applies_entries_before_an_error_and_skips_blocked_names() {
         let (_d, f) = files();
-        std::fs::write(&f.env, "A=1\nNODE_OPTIONS=--x\nbroken line\nB=2\n").unwrap();
+        std::fs::write(
+            path_of(&f, "GITHUB_ENV"),
+            "A=1\nNODE_OPTIONS=--x\nbroken line\nB=2\n",
+        )
+        .unwrap();
         let c = f.collect();
         assert_eq!(c.env, [("A".to_owned(), "1".to_owned())]);
         assert_eq!(c.blocked, ["NODE_OPTIONS"]);
@@ -221,9 +214,9 @@ mod tests {
     #[test]
     fn reads_paths_state_and_summary() {
         let (_d, f) = files();
-        std::fs::write(&f.path, "/opt/a\n/opt/b\n").unwrap();
-        std::fs::write(&f.state, "pid=7\n").unwrap();
-        std::fs::write(&f.summary, "# Title\n").unwrap();
+        std::fs::write(path_of(&f, "GITHUB_PATH"), "/opt/a\n/opt/b\n").unwrap();
+        std::fs::write(path_of(&f, "GITHUB_STATE"), "pid=7\n").unwrap();
+        std::fs::write(path_of(&f, "GITHUB_STEP_SUMMARY"), "# Title\n").unwrap();
         let c = f.collect();
         assert_eq!(c.paths, ["/opt/a", "/opt/b"]);
         assert_eq!(c.state.get("pid").map(String::as_str), Some("7"));
@@ -232,13 +225,24 @@ mod tests {
 
     #[test]
     fn each_step_starts_with_empty_files() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut fc = FileCommands::new(dir.path().join("fc"), Owner::current()).unwrap();
-        let first = fc.create().unwrap();
-        std::fs::write(&first.output, "a=1\n").unwrap();
-        assert_eq!(first.collect().outputs.len(), 1);
-        let second = fc.create().unwrap();
-        assert!(second.collect().outputs.is_empty());
+        let (_d, mut f) = files();
+        std::fs::write(path_of(&f, "GITHUB_OUTPUT"), "a=1\n").unwrap();
+        assert_eq!(f.collect().outputs.len(), 1);
+        f.prepare().unwrap();
+        assert!(f.collect().outputs.is_empty());
+    }
+
+    #[test]
+    fn a_file_replaced_by_a_link_is_reported_not_followed() {
+        let (d, f) = files();
+        let host = d.path().join("host-file");
+        std::fs::write(&host, "k=host secret\n").unwrap();
+        let out = path_of(&f, "GITHUB_OUTPUT");
+        std::fs::remove_file(&out).unwrap();
+        std::os::unix::fs::symlink(&host, &out).unwrap();
+        let c = f.collect();
+        assert!(c.outputs.is_empty());
+        assert_eq!(c.unreadable.len(), 1, "{:?}", c.unreadable);
     }
 
     #[test]

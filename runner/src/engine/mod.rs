@@ -32,6 +32,7 @@ pub mod process;
 mod repo;
 pub mod result;
 pub mod run;
+pub mod safe_dir;
 mod schedule;
 pub mod shell;
 pub mod step;

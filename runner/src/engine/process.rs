@@ -107,9 +107,8 @@ impl JobRun {
 
     /// Starts one process and applies what it left: commands, files, annotations.
     pub(super) async fn run_process(&mut self, p: Process) -> Ran {
-        let files = match self.files.create() {
-            Ok(f) => f,
-            Err(e) => {
+        if let Err(e) = self.files.prepare() {
+            {
                 self.error(
                     &format!("cannot prepare the environment files: {e}"),
                     Some(&p.step_key),
@@ -119,10 +118,10 @@ impl JobRun {
                     ..Ran::default()
                 };
             }
-        };
+        }
         let mut env: BTreeMap<String, String> =
             self.process_env(&p.env, &p.action, p.action_path.as_deref());
-        for (k, v) in files.env_vars() {
+        for (k, v) in self.files.env_vars() {
             env.insert(k.to_owned(), v);
         }
         for (k, v) in &p.extra_env {
@@ -172,7 +171,7 @@ impl JobRun {
                 step: Some(p.step_key.clone()),
             });
         }
-        let collected = files.collect();
+        let collected = self.files.collect();
         for (k, v) in effects.env.into_iter().chain(collected.env) {
             self.env.insert(k, v);
         }

@@ -444,17 +444,14 @@ impl JobRun {
         }
     }
 
-    fn write_script(&mut self, shell: &Shell, text: &str) -> std::io::Result<PathBuf> {
-        use std::os::unix::fs::PermissionsExt;
-        // One script file per extension, rewritten for each step (see `FileCommands`).
+    fn write_script(
+        &mut self,
+        shell: &Shell,
+        text: &str,
+    ) -> Result<PathBuf, super::safe_dir::SafeDirError> {
+        // One name per extension, made anew for each step (see `FileCommands`).
         self.scripts += 1;
-        let path = self
-            .dirs
-            .temp
-            .join(format!("step-script{}", shell.extension));
-        self.owner
-            .create_file(&path, shell.script(text).as_bytes())?;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700))?;
-        Ok(path)
+        let name = format!("step-script{}", shell.extension);
+        self.files.script(&name, &shell.script(text))
     }
 }

@@ -25,6 +25,11 @@ impl Owner {
         Owner(Some((uid, gid)))
     }
 
+    /// The uid and gid files are given to, or `None` for the runner's own.
+    pub fn ids(&self) -> Option<(u32, u32)> {
+        self.0
+    }
+
     /// Gives one path (not what it holds; a symbolic link itself, not its target).
     pub fn give(&self, path: &Path) -> io::Result<()> {
         match self.0 {
