@@ -164,6 +164,17 @@ fn load(
                 base,
             });
         }
+        // A step may have left a FIFO or a device there: reading one would never return.
+        if !std::fs::metadata(&real).is_ok_and(|m| m.is_file()) {
+            return Err(ActionStoreError::Io {
+                action: "resolve",
+                path: real,
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "the action file is not a regular file",
+                ),
+            });
+        }
         let action =
             action::parse_file(&real).map_err(|problem| ActionStoreError::InvalidAction {
                 uses: uses.to_string(),

@@ -77,7 +77,7 @@ pub fn resolve(
         (UsesRef::SameRepository(_), Some(tree)) => tree,
         _ => workspace,
     };
-    let resolved = store.resolve(uses, base).map_err(|e| e.to_string())?;
+    let resolved = store.resolve(uses, base).map_err(|e| with_sources(&e))?;
     let (file, tree) = match &resolved.origin {
         ActionOrigin::Workspace => {
             let canonical = base.canonicalize().unwrap_or_else(|_| base.to_path_buf());
@@ -104,6 +104,21 @@ pub fn resolve(
         action: resolved.action,
         tree,
     })
+}
+
+/// An error and each of its sources, `: `-separated.
+fn with_sources(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        let more = e.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = e.source();
+    }
+    text
 }
 
 /// The inputs an action gets: each declared input from `with` (names compared ignoring case) or

@@ -229,3 +229,25 @@ fn container_image_steps_and_missing_or_invalid_action_files_are_errors() {
         "{err}"
     );
 }
+
+#[test]
+fn an_action_file_that_is_a_fifo_is_refused_without_blocking() {
+    let f = fixture();
+    let dir = f.workspace.join(".github/actions/fifo");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    nix::unistd::mkfifo(
+        &dir.join("action.yml"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .expect("mkfifo");
+    let err = f
+        .store
+        .resolve(&uses("./.github/actions/fifo"), &f.workspace)
+        .expect_err("a FIFO is no action file");
+    let source = std::error::Error::source(&err).map(ToString::to_string);
+    assert_eq!(
+        source.as_deref(),
+        Some("the action file is not a regular file"),
+        "{err}"
+    );
+}
