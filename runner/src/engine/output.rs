@@ -10,31 +10,76 @@
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::result::Conclusion;
 use super::SharedMasker;
 
-/// The terminal side, shared by all jobs.
+/// The terminal side, shared by all jobs. On a terminal (`color`), the last line shows the jobs
+/// running, redrawn under each line printed.
 #[derive(Debug)]
 pub struct LiveLog {
     color: bool,
     quiet: bool,
+    /// The jobs running now, by label, in the order they started.
+    running: Mutex<Vec<String>>,
 }
 
 impl LiveLog {
-    /// `color`: ANSI colors; `quiet`: print nothing (the log files are still written).
+    /// `color`: a terminal (ANSI colors and the progress line); `quiet`: print nothing (the log
+    /// files are still written).
     pub fn new(color: bool, quiet: bool) -> Arc<LiveLog> {
-        Arc::new(LiveLog { color, quiet })
+        Arc::new(LiveLog {
+            color,
+            quiet,
+            running: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn running(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Prints one line, then the progress line again on a terminal.
+    fn emit(&self, line: &str) {
+        if self.quiet {
+            return;
+        }
+        let running = self.running();
+        let mut out = std::io::stdout().lock();
+        if self.color {
+            let _ = write!(out, "\r\x1b[2K");
+        }
+        let _ = writeln!(out, "{line}");
+        if self.color && !running.is_empty() {
+            let text = format!("⋯ running: {}", running.join(", "));
+            let _ = write!(out, "{}", self.paint(Style::Dim, &text));
+        }
+        let _ = out.flush();
+    }
+
+    /// A job started (for the progress line).
+    pub fn job_started(&self, label: &str) {
+        self.running().push(label.to_owned());
+    }
+
+    /// A job ended (for the progress line).
+    pub fn job_ended(&self, label: &str) {
+        let mut running = self.running();
+        if let Some(i) = running.iter().position(|l| l == label) {
+            running.remove(i);
+        }
+        if self.color && !self.quiet && running.is_empty() {
+            let mut out = std::io::stdout().lock();
+            let _ = write!(out, "\r\x1b[2K");
+            let _ = out.flush();
+        }
     }
 
     /// Prints a line of the runner itself (not of a job).
     pub fn note(&self, text: &str) {
-        if !self.quiet {
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{text}");
-        }
+        self.emit(text);
     }
 
     fn paint(&self, style: Style, text: &str) -> String {
@@ -167,8 +212,7 @@ impl JobLog {
         let label = self.live.paint(Style::Label, &format!("[{}]", self.label));
         let body = self.live.paint(style, text);
         let pad = "  ".repeat(indent);
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{label} {pad}{body}");
+        self.live.emit(&format!("{label} {pad}{body}"));
     }
 
     /// A line the job printed (already stripped of its line ending).
@@ -187,6 +231,7 @@ impl JobLog {
 
     /// The job starts.
     pub fn job_header(&mut self, title: &str) {
+        self.live.job_started(&self.label);
         let title = self.masker.mask(title);
         self.write_file(&format!("##[section]{title}"));
         self.write_live(0, Style::Header, &format!("⚑ {title}"));
@@ -280,6 +325,7 @@ impl JobLog {
         };
         self.write_file(&format!("##[section]{text}"));
         self.write_live(0, style, &format!("⚑ {text}"));
+        self.live.job_ended(&self.label);
     }
 
     /// Flushes the file; the first write error, if any.
@@ -329,6 +375,17 @@ mod tests {
             text,
             "##[group]Run echo ***\necho ***\n##[endgroup]\n##[group]g\nvalue=***\n##[endgroup]\n##[error]a.sh:3:1: bad ***\n"
         );
+    }
+
+    #[test]
+    fn the_progress_line_lists_running_jobs_until_they_end() {
+        let live = LiveLog::new(false, true);
+        live.job_started("a");
+        live.job_started("b");
+        live.job_ended("a");
+        assert_eq!(*live.running(), ["b"]);
+        live.job_ended("b");
+        assert!(live.running().is_empty());
     }
 
     #[test]
