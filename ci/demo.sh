@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The main job, end to end, with what Hermetic Runner can do today: build `hrun`, then put the
-# example workflows through the policy gate that runs before any job is allowed to start.
+# The main job, end to end, with what Hermetic Runner can do today: build `hrun`, put the example
+# workflows through the policy gate, then run examples/build with `hrun exec` in the rootless
+# namespace sandbox (the microVM executor is issue #4), a secret masked, and print where the
+# results are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source ci/env.sh
@@ -22,5 +24,18 @@ set -e
 [ "$code" -eq 1 ] || { echo "demo: expected exit 1 (denied), got $code" >&2; exit 1; }
 echo
 echo "demo: the policy report for examples/unsafe is at $out/unsafe.sarif (SARIF 2.1.0)"
-echo "demo: running the job in a microVM and its signed evidence are not built yet (issues #3-#5);"
-echo "      this demo stops at the policy gate, which is the first thing every job goes through."
+echo
+echo "== hrun exec examples/build   (policy gate, then every job in the namespace sandbox)"
+secret="demo-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+rm -rf "$out/build"
+(cd examples/build && "$hrun" exec .github/workflows/build.yml --sandbox auto \
+  --secret "DEMO_TOKEN=$secret" --out "$out/build")
+if grep -rqF "$secret" "$out/build"; then
+  echo "demo: the secret leaked into $out/build" >&2
+  exit 1
+fi
+echo
+echo "demo: results (result.json per run and per job, logs, step summaries) are in $out/build;"
+echo "      the secret appears in none of them."
+echo "demo: not built yet: the microVM executor (issue #4), signed provenance and the evidence"
+echo "      bundle (issue #5); until they land, jobs run in the rootless namespace sandbox."

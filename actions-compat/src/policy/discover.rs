@@ -231,8 +231,10 @@ pub fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
-/// The nearest directory above `path` that holds `.git`; failing that, the directory above a
-/// `.github` the path is in; failing that, the path's own directory.
+/// The repository a path belongs to: the directory above the `.github` the path is in (GitHub
+/// reads `.github` only at a repository's root, so a workflow at `X/.github/workflows/` belongs
+/// to `X`, even when `X` is nested in another checkout); failing that, the nearest directory
+/// above `path` that holds `.git`; failing that, the path's own directory.
 pub fn repository_root(path: &Path) -> PathBuf {
     let absolute = absolute(path);
     let start = if absolute.is_dir() {
@@ -240,9 +242,6 @@ pub fn repository_root(path: &Path) -> PathBuf {
     } else {
         absolute.parent().unwrap_or(Path::new("/"))
     };
-    if let Some(root) = start.ancestors().find(|dir| dir.join(".git").exists()) {
-        return root.to_path_buf();
-    }
     if let Some(github) = start
         .ancestors()
         .find(|dir| dir.file_name().is_some_and(|n| n == ".github"))
@@ -250,6 +249,9 @@ pub fn repository_root(path: &Path) -> PathBuf {
         if let Some(root) = github.parent() {
             return root.to_path_buf();
         }
+    }
+    if let Some(root) = start.ancestors().find(|dir| dir.join(".git").exists()) {
+        return root.to_path_buf();
     }
     start.to_path_buf()
 }
@@ -374,6 +376,19 @@ mod tests {
                 entry("two", ".github/actions/setup/action.yml", FileKind::Action),
             ]
         );
+    }
+
+    #[test]
+    fn a_workflow_belongs_to_the_directory_above_its_github_even_inside_another_checkout() {
+        let outer = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir(outer.path().join(".git")).expect("mkdir .git");
+        let wf = outer.path().join("examples/demo/.github/workflows/ci.yml");
+        std::fs::create_dir_all(wf.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&wf, "on: push").expect("write");
+        assert_eq!(repository_root(&wf), outer.path().join("examples/demo"));
+        let src = outer.path().join("src");
+        std::fs::create_dir(&src).expect("mkdir src");
+        assert_eq!(repository_root(&src), outer.path());
     }
 
     #[test]
