@@ -368,12 +368,9 @@ fn searchable_by_others(dir: &Path) -> bool {
 
 /// `YYYYMMDD-HHMMSS-<pid>` in UTC.
 pub fn run_id() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let (y, mo, d, h, mi, s) = civil(secs);
     format!(
-        "{y:04}{mo:02}{d:02}-{h:02}{mi:02}{s:02}-{}",
+        "{}-{}",
+        chrono::Utc::now().format("%Y%m%d-%H%M%S"),
         std::process::id()
     )
 }
@@ -385,38 +382,19 @@ fn run_number() -> String {
         .to_string()
 }
 
-/// Seconds since the epoch as UTC date and time (Howard Hinnant's days-to-civil algorithm).
-fn civil(secs: u64) -> (i64, u32, u32, u32, u32, u32) {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (
-        year,
-        month,
-        day,
-        (rem / 3600) as u32,
-        ((rem / 60) % 60) as u32,
-        (rem % 60) as u32,
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn civil_dates_match_known_days() {
-        assert_eq!(civil(0), (1970, 1, 1, 0, 0, 0));
-        assert_eq!(civil(951_782_400), (2000, 2, 29, 0, 0, 0));
-        assert_eq!(civil(1_700_000_000), (2023, 11, 14, 22, 13, 20));
+    fn run_id_is_utc_date_time_and_pid() {
+        let id = run_id();
+        let (stamp, pid) = id.rsplit_once('-').expect("pid suffix");
+        assert_eq!(pid, std::process::id().to_string());
+        assert!(
+            chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%d-%H%M%S").is_ok(),
+            "{id}"
+        );
     }
 
     #[test]
