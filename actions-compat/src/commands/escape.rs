@@ -69,29 +69,25 @@ pub(crate) fn unescape(text: &str, table: EscapeTable) -> String {
 /// Encodes a command's message (`%`, `\r`, `\n`) so that the parser reads it back unchanged; what
 /// `@actions/core` does before it prints a command.
 pub fn escape_data(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '%' => out.push_str("%25"),
-            '\r' => out.push_str("%0D"),
-            '\n' => out.push_str("%0A"),
-            _ => out.push(c),
-        }
-    }
-    out
+    escape(text, false)
 }
 
 /// Encodes a command's property value (`%`, `\r`, `\n`, `:`, `,`) so that the parser reads it
 /// back unchanged.
 pub fn escape_property(text: &str) -> String {
+    escape(text, true)
+}
+
+/// The data escapes, and for a property value also `:` and `,`.
+fn escape(text: &str, property: bool) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
             '%' => out.push_str("%25"),
             '\r' => out.push_str("%0D"),
             '\n' => out.push_str("%0A"),
-            ':' => out.push_str("%3A"),
-            ',' => out.push_str("%2C"),
+            ':' if property => out.push_str("%3A"),
+            ',' if property => out.push_str("%2C"),
             _ => out.push(c),
         }
     }

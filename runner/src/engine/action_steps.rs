@@ -333,17 +333,7 @@ impl JobRun {
             let took = started.elapsed();
             let outcome = ran.outcome();
             self.log.step_footer(&title, outcome, took);
-            results.push(StepResult {
-                id: format!("pre-{key}"),
-                name: self.masker.mask(&title),
-                outcome,
-                conclusion: outcome,
-                duration_ms: took.as_millis() as u64,
-                exit_code: ran.exit_code,
-                timed_out: ran.timed_out,
-                outputs: IndexMap::new(),
-                steps: Vec::new(),
-            });
+            results.push(self.side_step_result(format!("pre-{key}"), &title, &ran, took));
         }
         results
     }
@@ -392,18 +382,29 @@ impl JobRun {
             }
             let took = started.elapsed();
             self.log.step_footer(&post.title, outcome, took);
-            results.push(StepResult {
-                id: format!("post-{}", post.key),
-                name: self.masker.mask(&post.title),
-                outcome,
-                conclusion: outcome,
-                duration_ms: took.as_millis() as u64,
-                exit_code: ran.exit_code,
-                timed_out: ran.timed_out,
-                outputs: IndexMap::new(),
-                steps: Vec::new(),
-            });
+            results.push(self.side_step_result(
+                format!("post-{}", post.key),
+                &post.title,
+                &ran,
+                took,
+            ));
         }
         results
+    }
+
+    /// The result of a `pre:` or `post:` step: no outputs, no children, the title masked.
+    fn side_step_result(&self, id: String, title: &str, ran: &Ran, took: Duration) -> StepResult {
+        let outcome = ran.outcome();
+        StepResult {
+            id,
+            name: self.masker.mask(title),
+            outcome,
+            conclusion: outcome,
+            duration_ms: took.as_millis() as u64,
+            exit_code: ran.exit_code,
+            timed_out: ran.timed_out,
+            outputs: IndexMap::new(),
+            steps: Vec::new(),
+        }
     }
 }
