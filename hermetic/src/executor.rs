@@ -19,12 +19,23 @@ use std::pin::Pin;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::{ExecError, OutputChunk, StepOutcome, StepSpec};
+use crate::{ExecError, OutputChunk, SandboxReport, StepOutcome, StepSpec};
 
 /// The future an [`Executor`] returns: boxed so the trait stays object-safe.
 pub type StepFuture<'a> = Pin<Box<dyn Future<Output = Result<StepOutcome, ExecError>> + Send + 'a>>;
 
+/// The future [`Executor::finish`] returns.
+pub type FinishFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<SandboxReport, ExecError>> + Send + 'a>>;
+
 /// Runs steps somewhere: on the host, in a namespace sandbox, in a microVM.
+///
+/// One executor serves one job: the engine builds it when the job starts, runs the job's steps
+/// through [`run`](Executor::run) one after another (pre, main and post steps alike), and calls
+/// [`finish`](Executor::finish) once when the job ends. A backend may set up per-job state
+/// (a sandbox the steps enter, a virtual machine) lazily on the first step or eagerly in its
+/// constructor; `finish` tears it down. Dropping an executor without `finish` must still release
+/// everything (kill processes, remove namespaces), synchronously.
 ///
 /// Contract for every implementation:
 /// - `step.env` is the whole environment; stdin reads end-of-file at once.
@@ -50,4 +61,12 @@ pub trait Executor: Send + Sync {
         output: mpsc::Sender<OutputChunk>,
         cancel: CancellationToken,
     ) -> StepFuture<'a>;
+
+    /// Ends the job's sandbox: stops what it started for the job, copies back what the job left
+    /// (for backends whose steps do not write the host's directories directly), and reports what
+    /// the engine records. Called once, after the last step; `run` fails afterwards. The default
+    /// has nothing to end and reports nothing.
+    fn finish<'a>(&'a self) -> FinishFuture<'a> {
+        Box::pin(async { Ok(SandboxReport::default()) })
+    }
 }

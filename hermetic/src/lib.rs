@@ -59,11 +59,12 @@ mod supervise;
 mod sys;
 
 pub use error::ExecError;
-pub use executor::{Executor, StepFuture};
+pub use executor::{Executor, FinishFuture, StepFuture};
 pub use host::HostExecutor;
 pub use namespace::{HostIdentity, NamespaceExecutor, Network, SandboxConfig};
 pub use select::{select_executor, SandboxChoice, Selected};
 pub use step::{
     Containment, Ending, ExitStatus, LimitKind, LimitReport, LimitStatus, OutputChunk,
-    OutputStream, ResourceLimits, ResourceUsage, StepOutcome, StepSpec, DEFAULT_CANCEL_GRACE,
+    OutputStream, ResourceLimits, ResourceUsage, SandboxReport, StepOutcome, StepSpec,
+    DEFAULT_CANCEL_GRACE,
 };

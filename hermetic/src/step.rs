@@ -226,3 +226,17 @@ pub struct StepOutcome {
     /// reading after a bounded wait: some output may be missing.
     pub output_complete: bool,
 }
+
+/// What a sandbox reports about a job when it ends ([`Executor::finish`](crate::Executor::finish)).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SandboxReport {
+    /// Facts the engine records in the job's `result.json` under `sandbox_details`, such as
+    /// `accelerator` = `tcg`, the kernel release or the image digest.
+    pub facts: BTreeMap<String, String>,
+    /// Documents about the job the engine writes beside its `result.json`, by file name (for
+    /// example `egress.json`). Names are plain file names, never paths.
+    pub files: BTreeMap<String, Vec<u8>>,
+    /// Reasons the job must fail although its steps succeeded (for example a connection denied
+    /// under the `block-and-fail` egress mode); each becomes an error annotation.
+    pub failures: Vec<String>,
+}

@@ -6,6 +6,7 @@
 //! whose `if` holds with `cancelled()` (`always()`, `cancelled()`) run after that; a second
 //! Ctrl-C stops those too.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -20,7 +21,7 @@ use actions_compat::commands::{
     Allowances, ALLOW_UNSECURE_COMMANDS_ENV, ALLOW_UNSECURE_STOP_TOKENS_ENV,
 };
 use actions_compat::expr::JobStatus;
-use hermetic::Executor;
+use hermetic::{Executor, SandboxReport};
 
 use crate::actions::ActionStore;
 
@@ -215,8 +216,23 @@ pub async fn run_job(setup: JobSetup) -> JobEnded {
     if let Some(timer) = run.timer.take() {
         timer.abort();
     }
+    let sandbox_report = match run.executor.finish().await {
+        Ok(report) => report,
+        Err(e) => {
+            run.error(
+                &format!("The sandbox could not be shut down cleanly: {e}"),
+                None,
+            );
+            SandboxReport::default()
+        }
+    };
+    for failure in &sandbox_report.failures {
+        run.error(failure, None);
+    }
     let cancelled = run.job_cancel.is_cancelled();
-    let failed = !prepared || steps.iter().any(|s| s.conclusion == Conclusion::Failure);
+    let failed = !prepared
+        || !sandbox_report.failures.is_empty()
+        || steps.iter().any(|s| s.conclusion == Conclusion::Failure);
     let outputs = if prepared {
         run.job_outputs()
     } else {
@@ -251,6 +267,13 @@ pub async fn run_job(setup: JobSetup) -> JobEnded {
         }
     }
     let masker = run.masker.clone();
+    for (name, bytes) in &sandbox_report.files {
+        let text = masker.mask_document(&String::from_utf8_lossy(bytes));
+        if let Err(e) = std::fs::write(setup.out_dir.join(name), text) {
+            run.log
+                .info(&format!("cannot write the sandbox's {name}: {e}"));
+        }
+    }
     let result = JobResult {
         id: run.desc.id.clone(),
         key: run.desc.key.clone(),
@@ -264,6 +287,7 @@ pub async fn run_job(setup: JobSetup) -> JobEnded {
         steps,
         annotations: std::mem::take(&mut run.annotations),
         sandbox: Some(sandbox),
+        sandbox_details: sandbox_report.facts,
         duration_ms: took.as_millis() as u64,
         timed_out,
         log: Some(format!("{}/log.txt", setup.out_rel)),
@@ -314,6 +338,7 @@ fn failed_to_start(setup: &JobSetup, started: Instant, why: &str) -> JobEnded {
             step: None,
         }],
         sandbox: None,
+        sandbox_details: BTreeMap::new(),
         duration_ms: started.elapsed().as_millis() as u64,
         timed_out: false,
         log: None,

@@ -4,6 +4,7 @@
 //! names); [`write_json`] checks the serialized text once more and masks it whole if a secret
 //! still shows, so no record written through it can reveal one.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use indexmap::IndexMap;
@@ -93,6 +94,9 @@ pub struct JobResult {
     /// The executor the steps ran with (`namespace`, `none`), or none when no step ran.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<String>,
+    /// What the sandbox reported about the job (accelerator, kernel, image digest, ...).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub sandbox_details: BTreeMap<String, String>,
     pub duration_ms: u64,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub timed_out: bool,
