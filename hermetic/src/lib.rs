@@ -48,6 +48,7 @@
 //! nothing for now) and run-time secret sweeps (issue #6).
 
 mod cgroup;
+pub mod egress;
 mod error;
 mod executor;
 mod host;

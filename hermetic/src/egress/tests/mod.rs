@@ -1,0 +1,1 @@
+//! End-to-end tests of job networks in namespaces the tests make.
