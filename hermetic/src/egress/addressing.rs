@@ -180,10 +180,25 @@ impl Addressing {
     pub fn guest_net6(self) -> Ipv6Net {
         Ipv6Net::new(self.v6(1, 0), PREFIX6).unwrap_or_default()
     }
-    /// The guest interface's MAC: locally administered, unique per slot.
-    pub fn guest_mac(self) -> String {
+    fn mac(self, role: u8) -> String {
         let [_, _, high, low] = self.slot.to_be_bytes();
-        format!("02:68:72:75:{high:02x}:{low:02x}")
+        format!("02:68:72:{role:02x}:{high:02x}:{low:02x}")
+    }
+    /// The uplink's veth end: locally administered MACs, unique per slot and role.
+    pub fn uplink_mac(self) -> String {
+        self.mac(1)
+    }
+    /// The job namespace's end of the uplink link.
+    pub fn job_mac(self) -> String {
+        self.mac(2)
+    }
+    /// The gateway (the job namespace's end of the guest link).
+    pub fn gateway_mac(self) -> String {
+        self.mac(3)
+    }
+    /// The guest interface.
+    pub fn guest_mac(self) -> String {
+        self.mac(0x75)
     }
 }
 
@@ -216,6 +231,7 @@ mod tests {
             .guest_net6()
             .contains(&Addressing::new(5).gateway6()));
         assert_eq!(Addressing::new(0x1234).guest_mac(), "02:68:72:75:12:34");
+        assert_eq!(Addressing::new(0x1234).uplink_mac(), "02:68:72:01:12:34");
     }
 
     #[test]

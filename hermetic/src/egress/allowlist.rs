@@ -126,9 +126,10 @@ impl AllowEntry {
         };
         port_covered
             && match (self, other) {
-                (AllowEntry::Network { net: mine, .. }, AllowEntry::Network { net: theirs, .. }) => {
-                    mine.contains(theirs)
-                }
+                (
+                    AllowEntry::Network { net: mine, .. },
+                    AllowEntry::Network { net: theirs, .. },
+                ) => mine.contains(theirs),
                 (
                     AllowEntry::Name { pattern: mine, .. },
                     AllowEntry::Name {
@@ -167,7 +168,10 @@ impl fmt::Display for AllowEntry {
                     (Some(port), IpNet::V6(_)) => write!(f, "[{text}]:{port}"),
                 }
             }
-            AllowEntry::Name { pattern, port: None } => write!(f, "{pattern}"),
+            AllowEntry::Name {
+                pattern,
+                port: None,
+            } => write!(f, "{pattern}"),
             AllowEntry::Name {
                 pattern,
                 port: Some(port),
@@ -244,7 +248,10 @@ fn parse_port(text: &str, fail: &dyn Fn(&str) -> EntryError) -> Result<u16, Entr
 /// A host part made only of digits, dots and an optional `/len` is meant as an IPv4 address:
 /// it must then parse as one (no name has an all-numeric top-level label).
 fn looks_like_ipv4(host: &str) -> bool {
-    !host.is_empty() && host.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'/')
+    !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'.' || b == b'/')
 }
 
 fn parse_network(text: &str, fail: &dyn Fn(&str) -> EntryError) -> Result<IpNet, EntryError> {

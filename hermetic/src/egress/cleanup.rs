@@ -11,13 +11,12 @@
 
 use std::path::Path;
 
-use super::addressing::{owner_of, JobNames};
+use super::addressing::owner_of;
 use super::command::{ip_netns_args, IP, NFT};
 use super::config::Uplink;
 use super::error::EgressError;
-use super::links;
 use super::netns::{self, Netns};
-use super::ruleset::list_inet_tables;
+use super::ruleset::{apply, delete_table, list_inet_tables};
 
 fn is_alive(pid: u32) -> bool {
     Path::new("/proc").join(pid.to_string()).exists()
@@ -56,7 +55,10 @@ fn remove_matching(
 ) -> Result<Vec<String>, EgressError> {
     let mut removed = Vec::new();
     let mut problems = Vec::new();
-    for link in uplink_links(uplink)?.into_iter().filter(|name| matches(name)) {
+    for link in uplink_links(uplink)?
+        .into_iter()
+        .filter(|name| matches(name))
+    {
         let mut args = ip_netns_args(uplink);
         args.extend(["link", "del", link.as_str()]);
         match IP.run(&args, None, None) {
@@ -65,11 +67,13 @@ fn remove_matching(
         }
     }
     if NFT.locate().is_some() {
-        for table in list_inet_tables(uplink)?.into_iter().filter(|name| matches(name)) {
-            // Removing by the job's names removes the table and anything else still named so.
-            if let Some((pid, slot)) = owner_of(&table) {
-                problems.extend(links::remove(&JobNames::new(pid, slot), uplink));
-                removed.push(format!("nftables table inet {table}"));
+        for table in list_inet_tables(uplink)?
+            .into_iter()
+            .filter(|name| matches(name))
+        {
+            match apply(&delete_table(&table), uplink) {
+                Ok(()) => removed.push(format!("nftables table inet {table}")),
+                Err(err) => problems.push(err.to_string()),
             }
         }
     }

@@ -54,7 +54,9 @@ pub fn nameservers_of_resolv_conf(text: &str) -> Vec<SocketAddr> {
             (words.next() == Some("nameserver")).then_some(())?;
             // An address with a zone index (fe80::1%eth0) fails to parse and is skipped: the
             // zone names an interface that the uplink namespace may not have.
-            words.next()?.parse::<IpAddr>()
+            words
+                .next()?
+                .parse::<IpAddr>()
                 .ok()
                 .map(|ip| SocketAddr::new(ip, 53))
         })
@@ -87,6 +89,8 @@ pub struct GuestNet {
     pub prefix: u8,
     /// The IPv4 default gateway.
     pub gateway: Ipv4Addr,
+    /// The gateway's MAC address (for a static neighbour entry in the guest).
+    pub gateway_mac: String,
     /// The only DNS server the guest can reach (hrun's resolver, on the gateway).
     pub dns: Ipv4Addr,
     /// The guest's IPv6 address, when the job has IPv6.

@@ -14,7 +14,9 @@ pub enum EgressError {
     #[error(transparent)]
     Policy(#[from] PolicyError),
     /// The allowlist is empty: the job gets no network at all, so there is nothing to make.
-    #[error("the egress allowlist is empty: give the job no network device instead of a job network")]
+    #[error(
+        "the egress allowlist is empty: give the job no network device instead of a job network"
+    )]
     NoAllowlist,
     /// The allowlist holds names but no upstream resolver is configured.
     #[error(

@@ -142,7 +142,10 @@ impl JobNetwork {
             self.addressing,
             self.ipv6,
         )?;
-        apply(&job_ruleset(&config.policy, links::guest_side_if(self.link)), &job)?;
+        apply(
+            &job_ruleset(&config.policy, links::guest_side_if(self.link)),
+            &job,
+        )?;
         apply(
             &uplink_ruleset(
                 &self.names.netns,
@@ -213,6 +216,7 @@ impl JobNetwork {
             address: a.guest4(),
             prefix: PREFIX4,
             gateway: a.gateway4(),
+            gateway_mac: a.gateway_mac(),
             dns: a.gateway4(),
             address6: self.ipv6.then(|| a.guest6()),
             prefix6: PREFIX6,
@@ -237,7 +241,10 @@ impl JobNetwork {
         if self.mode != EgressMode::BlockAndFail {
             return Vec::new();
         }
-        self.report().denied().map(|attempt| attempt.summary()).collect()
+        self.report()
+            .denied()
+            .map(|attempt| attempt.summary())
+            .collect()
     }
 
     /// Stops the resolver and the log reader and removes the namespaces, links and tables.
@@ -254,6 +261,7 @@ impl JobNetwork {
     }
 
     /// Runs `f` on a thread inside the guest namespace ([`GuestLink::Netns`] only).
+    #[cfg(test)]
     pub(crate) fn run_in_guest<T: Send>(&self, f: impl FnOnce() -> T + Send) -> Option<T> {
         self.guest.as_ref()?.run(f).ok()
     }

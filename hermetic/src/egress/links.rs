@@ -11,16 +11,19 @@
 //! The job namespace forwards (its own sysctl, not the host's) and routes the guest's subnet
 //! without translation; the uplink routes it back and masquerades it when it leaves. IPv6
 //! follows the same plan with unique local addresses, without duplicate address detection
-//! (the addresses are unique by construction and must work at once).
+//! (the addresses are unique by construction and must work at once). Every MAC address is
+//! fixed per slot, and every neighbour hrun configures is a permanent entry: the first packet
+//! of a job never waits for neighbour discovery (whose first IPv6 solicitation on a fresh veth
+//! was seen to go missing, delaying a connection by a second).
 //!
 //! Must never: change a host-wide setting (the only sysctl written in the uplink namespace is
 //! the job's own veth's `accept_dad`), or leave a link behind when removal is asked for.
 
+use std::net::IpAddr;
 use std::path::Path;
 
 use super::addressing::{
-    Addressing, JobNames, GUEST_IF, JOB_GUEST_VETH_IF, JOB_TAP_IF, JOB_UPLINK_IF, PREFIX4,
-    PREFIX6,
+    Addressing, JobNames, GUEST_IF, JOB_GUEST_VETH_IF, JOB_TAP_IF, JOB_UPLINK_IF, PREFIX4, PREFIX6,
 };
 use super::command::{ip_batch, ip_netns_args, is_already_gone, IP};
 use super::config::GuestLink;
@@ -67,16 +70,21 @@ pub(crate) fn connect_uplink(
     ipv6: bool,
 ) -> Result<(), EgressError> {
     let link = names.uplink_link.as_str();
+    let (uplink_mac, job_mac) = (addressing.uplink_mac(), addressing.job_mac());
     let mut args = ip_netns_args(uplink);
     args.extend([
         "link",
         "add",
         link,
+        "address",
+        &uplink_mac,
         "type",
         "veth",
         "peer",
         "name",
         JOB_UPLINK_IF,
+        "address",
+        &job_mac,
         "netns",
         names.netns.as_str(),
     ]);
@@ -85,11 +93,21 @@ pub(crate) fn connect_uplink(
         let path = format!("/proc/sys/net/ipv6/conf/{link}/accept_dad");
         uplink.run(|| write_sysctl(&path, "0"))??;
     }
-    let mut outside = vec![format!("addr add {}/{PREFIX4} dev {link}", addressing.uplink4())];
+    let mut outside = vec![format!(
+        "addr add {}/{PREFIX4} dev {link}",
+        addressing.uplink4()
+    )];
     if ipv6 {
-        outside.push(format!("addr add {}/{PREFIX6} dev {link} nodad", addressing.uplink6()));
+        outside.push(format!(
+            "addr add {}/{PREFIX6} dev {link} nodad",
+            addressing.uplink6()
+        ));
     }
     outside.push(format!("link set {link} up"));
+    outside.push(neighbour(addressing.job4().into(), &job_mac, link));
+    if ipv6 {
+        outside.push(neighbour(addressing.job6().into(), &job_mac, link));
+    }
     outside.push(format!(
         "route add {} via {} dev {link}",
         addressing.guest_net4(),
@@ -106,7 +124,10 @@ pub(crate) fn connect_uplink(
 
     let mut inside = vec![
         "link set lo up".to_string(),
-        format!("addr add {}/{PREFIX4} dev {JOB_UPLINK_IF}", addressing.job4()),
+        format!(
+            "addr add {}/{PREFIX4} dev {JOB_UPLINK_IF}",
+            addressing.job4()
+        ),
     ];
     if ipv6 {
         inside.push(format!(
@@ -115,6 +136,18 @@ pub(crate) fn connect_uplink(
         ));
     }
     inside.push(format!("link set {JOB_UPLINK_IF} up"));
+    inside.push(neighbour(
+        addressing.uplink4().into(),
+        &uplink_mac,
+        JOB_UPLINK_IF,
+    ));
+    if ipv6 {
+        inside.push(neighbour(
+            addressing.uplink6().into(),
+            &uplink_mac,
+            JOB_UPLINK_IF,
+        ));
+    }
     inside.push(format!("route add default via {}", addressing.uplink4()));
     if ipv6 {
         inside.push(format!("route add default via {}", addressing.uplink6()));
@@ -133,14 +166,22 @@ pub(crate) fn attach_guest(
     ipv6: bool,
 ) -> Result<(), EgressError> {
     let device = guest_side_if(link);
+    let (gateway_mac, guest_mac) = (addressing.gateway_mac(), addressing.guest_mac());
     let mut inside = match link {
-        GuestLink::Tap => vec![format!("tuntap add dev {device} mode tap")],
+        GuestLink::Tap => vec![
+            format!("tuntap add dev {device} mode tap"),
+            format!("link set {device} address {gateway_mac}"),
+        ],
         GuestLink::Netns => vec![format!(
-            "link add {device} type veth peer name {GUEST_IF} netns {}",
+            "link add {device} address {gateway_mac} type veth peer name {GUEST_IF} \
+             address {guest_mac} netns {}",
             names.guest_netns
         )],
     };
-    inside.push(format!("addr add {}/{PREFIX4} dev {device}", addressing.gateway4()));
+    inside.push(format!(
+        "addr add {}/{PREFIX4} dev {device}",
+        addressing.gateway4()
+    ));
     if ipv6 {
         inside.push(format!(
             "addr add {}/{PREFIX6} dev {device} nodad",
@@ -148,6 +189,10 @@ pub(crate) fn attach_guest(
         ));
     }
     inside.push(format!("link set {device} up"));
+    inside.push(neighbour(addressing.guest4().into(), &guest_mac, device));
+    if ipv6 {
+        inside.push(neighbour(addressing.guest6().into(), &guest_mac, device));
+    }
     ip_batch(job, &inside)?;
 
     let Some(guest) = guest else {
@@ -155,7 +200,6 @@ pub(crate) fn attach_guest(
     };
     let mut lines = vec![
         "link set lo up".to_string(),
-        format!("link set {GUEST_IF} address {}", addressing.guest_mac()),
         format!("addr add {}/{PREFIX4} dev {GUEST_IF}", addressing.guest4()),
     ];
     if ipv6 {
@@ -165,11 +209,28 @@ pub(crate) fn attach_guest(
         ));
     }
     lines.push(format!("link set {GUEST_IF} up"));
+    lines.push(neighbour(
+        addressing.gateway4().into(),
+        &gateway_mac,
+        GUEST_IF,
+    ));
+    if ipv6 {
+        lines.push(neighbour(
+            addressing.gateway6().into(),
+            &gateway_mac,
+            GUEST_IF,
+        ));
+    }
     lines.push(format!("route add default via {}", addressing.gateway4()));
     if ipv6 {
         lines.push(format!("route add default via {}", addressing.gateway6()));
     }
     ip_batch(guest, &lines)
+}
+
+/// An `ip` batch line: a permanent neighbour entry.
+fn neighbour(addr: IpAddr, mac: &str, device: &str) -> String {
+    format!("neigh replace {addr} lladdr {mac} dev {device} nud permanent")
 }
 
 /// The guest side's interface in the job namespace.

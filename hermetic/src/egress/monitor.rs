@@ -148,8 +148,9 @@ impl Drop for Monitor {
 }
 
 fn is_ready(fd: &PollFd<'_>) -> bool {
-    fd.revents()
-        .is_some_and(|events| events.intersects(PollFlags::POLLIN | PollFlags::POLLERR | PollFlags::POLLHUP))
+    fd.revents().is_some_and(|events| {
+        events.intersects(PollFlags::POLLIN | PollFlags::POLLERR | PollFlags::POLLHUP)
+    })
 }
 
 fn watch(
@@ -169,8 +170,14 @@ fn watch(
                 PollFd::new(woken.as_fd(), PollFlags::POLLIN),
                 PollFd::new(log_fd.as_fd(), PollFlags::POLLIN),
             ];
-            fds.extend(udp.iter().map(|s| PollFd::new(s.as_fd(), PollFlags::POLLIN)));
-            fds.extend(tcp.iter().map(|s| PollFd::new(s.as_fd(), PollFlags::POLLIN)));
+            fds.extend(
+                udp.iter()
+                    .map(|s| PollFd::new(s.as_fd(), PollFlags::POLLIN)),
+            );
+            fds.extend(
+                tcp.iter()
+                    .map(|s| PollFd::new(s.as_fd(), PollFlags::POLLIN)),
+            );
             match poll(&mut fds, PollTimeout::NONE) {
                 Ok(_) => {}
                 Err(Errno::EINTR) => continue,
@@ -206,7 +213,11 @@ fn watch(
     result
 }
 
-fn receive_queries(socket: &Arc<UdpSocket>, resolver: &Arc<Resolver>, workers: &mut Vec<JoinHandle<()>>) {
+fn receive_queries(
+    socket: &Arc<UdpSocket>,
+    resolver: &Arc<Resolver>,
+    workers: &mut Vec<JoinHandle<()>>,
+) {
     let Ok(local) = socket.local_addr() else {
         return;
     };
@@ -242,7 +253,11 @@ fn receive_queries(socket: &Arc<UdpSocket>, resolver: &Arc<Resolver>, workers: &
     }
 }
 
-fn accept_connections(listener: &TcpListener, resolver: &Arc<Resolver>, workers: &mut Vec<JoinHandle<()>>) {
+fn accept_connections(
+    listener: &TcpListener,
+    resolver: &Arc<Resolver>,
+    workers: &mut Vec<JoinHandle<()>>,
+) {
     while let Ok((stream, _)) = listener.accept() {
         if workers.len() >= MAX_WORKERS {
             // Closing the connection is the TCP way of saying "busy".

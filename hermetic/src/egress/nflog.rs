@@ -73,7 +73,11 @@ impl NflogSocket {
         match NetlinkMessage::<NetfilterMessage>::deserialize(reply).map(|msg| msg.payload) {
             Ok(NetlinkPayload::Error(error)) if error.code.is_none() => {}
             Ok(NetlinkPayload::Error(error)) => return Err(error.to_io()),
-            Ok(_) => return Err(io::Error::other("unexpected reply to the NFLOG bind request")),
+            Ok(_) => {
+                return Err(io::Error::other(
+                    "unexpected reply to the NFLOG bind request",
+                ))
+            }
             Err(err) => return Err(io::Error::other(format!("bad NFLOG reply: {err}"))),
         }
         socket.set_non_blocking(true)?;

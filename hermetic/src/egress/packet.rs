@@ -104,7 +104,10 @@ mod tests {
         packet.extend("2001:db8::20".parse::<Ipv6Addr>().unwrap().octets());
         packet.extend([0x9c, 0x40, 0, 53, 0, 8, 0, 0]);
         let summary = summarize(&packet).unwrap();
-        assert_eq!(summary.destination, "2001:db8::20".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            summary.destination,
+            "2001:db8::20".parse::<IpAddr>().unwrap()
+        );
         assert_eq!(summary.destination_port, Some(53));
 
         let mut icmp = ipv4_tcp([192, 0, 2, 20], 0, 0);

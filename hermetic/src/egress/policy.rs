@@ -174,7 +174,10 @@ mod tests {
 
     #[test]
     fn parse_keeps_duplicates_once_and_names_a_bad_entry() {
-        let parsed = policy(EgressMode::Block, &["example.org", "EXAMPLE.org.", "10.0.0.0/8"]);
+        let parsed = policy(
+            EgressMode::Block,
+            &["example.org", "EXAMPLE.org.", "10.0.0.0/8"],
+        );
         assert_eq!(parsed.entries_as_text(), ["example.org", "10.0.0.0/8"]);
         let message = EgressPolicy::parse(EgressMode::Block, ["10.0.0.0/8", "10.1.2.3/8"])
             .unwrap_err()
@@ -223,7 +226,10 @@ mod tests {
         let runner = policy(EgressMode::Block, &["10.0.0.0/8"]);
         let workflow = policy(EgressMode::Audit, &["10.0.0.0/8"]);
         let message = runner.narrow(&workflow).unwrap_err().to_string();
-        assert!(message.contains("`audit`") && message.contains("`block`"), "{message}");
+        assert!(
+            message.contains("`audit`") && message.contains("`block`"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -273,7 +273,12 @@ impl Journal {
         }
     }
 
-    fn judge(&self, class: LogClass, packet: &PacketSummary, name: Option<&str>) -> (Verdict, String) {
+    fn judge(
+        &self,
+        class: LogClass,
+        packet: &PacketSummary,
+        name: Option<&str>,
+    ) -> (Verdict, String) {
         let port = packet.destination_port;
         match class {
             LogClass::Allow => {
@@ -291,9 +296,10 @@ impl Journal {
             LogClass::AllowDns => {
                 let entry = name.and_then(|name| {
                     self.policy.allow.iter().find(|entry| match entry {
-                        AllowEntry::Name { pattern, port: limit } => {
-                            pattern.matches(name) && (limit.is_none() || *limit == port)
-                        }
+                        AllowEntry::Name {
+                            pattern,
+                            port: limit,
+                        } => pattern.matches(name) && (limit.is_none() || *limit == port),
                         AllowEntry::Network { .. } => false,
                     })
                 });
@@ -308,14 +314,20 @@ impl Journal {
             LogClass::Deny => (Verdict::Denied, self.outside_reason(packet, name)),
             LogClass::Audit => (
                 Verdict::Audited,
-                format!("{} (audit mode: let through)", self.outside_reason(packet, name)),
+                format!(
+                    "{} (audit mode: let through)",
+                    self.outside_reason(packet, name)
+                ),
             ),
             LogClass::DnsBypass => {
                 let reason = "DNS to a resolver other than hrun's".to_string();
                 if self.policy.mode.blocks() {
                     (Verdict::Denied, reason)
                 } else {
-                    (Verdict::Audited, format!("{reason} (audit mode: let through)"))
+                    (
+                        Verdict::Audited,
+                        format!("{reason} (audit mode: let through)"),
+                    )
                 }
             }
         }
@@ -382,8 +394,7 @@ mod tests {
     }
 
     fn journal(mode: EgressMode) -> Journal {
-        let policy =
-            EgressPolicy::parse(mode, ["192.0.2.10:8080", "*.allowed.test:8080"]).unwrap();
+        let policy = EgressPolicy::parse(mode, ["192.0.2.10:8080", "*.allowed.test:8080"]).unwrap();
         Journal::new(policy, true)
     }
 
@@ -406,7 +417,11 @@ mod tests {
         journal.record_packet("hrun allow-dns", &tcp_syn([192, 0, 2, 30], 8080));
         let attempt = &journal.report(0).attempts[0];
         assert_eq!(attempt.name.as_deref(), Some("www.allowed.test"));
-        assert!(attempt.reason.contains("`*.allowed.test:8080`"), "{}", attempt.reason);
+        assert!(
+            attempt.reason.contains("`*.allowed.test:8080`"),
+            "{}",
+            attempt.reason
+        );
     }
 
     #[test]

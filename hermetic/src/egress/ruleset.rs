@@ -150,18 +150,29 @@ fn ct_state() -> Expression<'static> {
     }))
 }
 
-fn matches(left: Expression<'static>, op: Operator, right: Expression<'static>) -> Statement<'static> {
+fn matches(
+    left: Expression<'static>,
+    op: Operator,
+    right: Expression<'static>,
+) -> Statement<'static> {
     Statement::Match(Match { left, right, op })
 }
 
 fn anonymous_set(items: &[&'static str]) -> Expression<'static> {
     Expression::Named(NamedExpression::Set(
-        items.iter().map(|item| SetItem::Element(s(*item))).collect(),
+        items
+            .iter()
+            .map(|item| SetItem::Element(s(*item)))
+            .collect(),
     ))
 }
 
 fn tcp_or_udp() -> Statement<'static> {
-    matches(meta(MetaKey::L4proto), Operator::IN, anonymous_set(&["tcp", "udp"]))
+    matches(
+        meta(MetaKey::L4proto),
+        Operator::IN,
+        anonymous_set(&["tcp", "udp"]),
+    )
 }
 
 fn log(class: LogClass) -> Statement<'static> {
@@ -291,9 +302,18 @@ pub(crate) fn job_ruleset(policy: &EgressPolicy, guest_if: &str) -> Nftables<'st
             Expression::List(vec![s("established"), s("related")]),
         )
     };
-    let from_guest = || matches(meta(MetaKey::Iifname), Operator::EQ, s(guest_if.to_string()));
+    let from_guest = || {
+        matches(
+            meta(MetaKey::Iifname),
+            Operator::EQ,
+            s(guest_if.to_string()),
+        )
+    };
 
-    batch.add(rule("forward", vec![established(), Statement::Accept(None)]));
+    batch.add(rule(
+        "forward",
+        vec![established(), Statement::Accept(None)],
+    ));
     batch.add(rule(
         "forward",
         vec![
@@ -345,7 +365,11 @@ pub(crate) fn job_ruleset(policy: &EgressPolicy, guest_if: &str) -> Nftables<'st
             batch.add(rule(
                 "guest",
                 vec![
-                    matches(daddr.clone(), Operator::EQ, s(format!("@{}", any_port.name()))),
+                    matches(
+                        daddr.clone(),
+                        Operator::EQ,
+                        s(format!("@{}", any_port.name())),
+                    ),
                     log(class),
                     Statement::Accept(None),
                 ],
@@ -556,7 +580,12 @@ mod tests {
     fn static_sets_hold_the_allowlists_networks_by_family_and_port() {
         let policy = EgressPolicy::parse(
             EgressMode::Block,
-            ["10.1.0.0/16", "10.1.2.3:443", "[2001:db8::/32]:443", "example.org"],
+            [
+                "10.1.0.0/16",
+                "10.1.2.3:443",
+                "[2001:db8::/32]:443",
+                "example.org",
+            ],
         )
         .unwrap();
         let v4 = static_elements(&policy, SetId::new(false, false, false));
@@ -568,14 +597,20 @@ mod tests {
         assert!(v6.is_empty());
         assert_eq!(v6_port.len(), 1);
         let text = serde_json::to_string(&v6_port).unwrap();
-        assert!(text.contains("2001:db8::") && text.contains("443"), "{text}");
+        assert!(
+            text.contains("2001:db8::") && text.contains("443"),
+            "{text}"
+        );
     }
 
     #[test]
     fn blocking_ruleset_drops_by_default_and_logs_every_decision() {
         let policy = EgressPolicy::parse(EgressMode::Block, ["10.1.0.0/16"]).unwrap();
         let text = json(&job_ruleset(&policy, "tap0"));
-        assert!(text.contains(r#""hook":"forward","prio":0,"policy":"drop""#), "{text}");
+        assert!(
+            text.contains(r#""hook":"forward","prio":0,"policy":"drop""#),
+            "{text}"
+        );
         assert!(text.contains(r#""prefix":"hrun deny","group":1"#), "{text}");
         assert!(!text.contains("hrun audit"));
         // Every accepting rule of the guest chain logs first.
@@ -589,7 +624,9 @@ mod tests {
             };
             if rule.chain == "guest" {
                 assert!(
-                    rule.expr.iter().any(|stmt| matches!(stmt, Statement::Log(_))),
+                    rule.expr
+                        .iter()
+                        .any(|stmt| matches!(stmt, Statement::Log(_))),
                     "unlogged rule {rule:?}"
                 );
             }

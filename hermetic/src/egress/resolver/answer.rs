@@ -185,7 +185,10 @@ pub(crate) fn encode_for_udp(request: &Message, response: &Message) -> Option<Ve
     let limit = request
         .edns
         .as_ref()
-        .map(|edns| edns.max_payload().clamp(CLASSIC_UDP_PAYLOAD, MAX_UDP_PAYLOAD))
+        .map(|edns| {
+            edns.max_payload()
+                .clamp(CLASSIC_UDP_PAYLOAD, MAX_UDP_PAYLOAD)
+        })
         .unwrap_or(CLASSIC_UDP_PAYLOAD);
     let bytes = response.to_vec().ok()?;
     if bytes.len() <= usize::from(limit) {
@@ -215,8 +218,17 @@ mod tests {
 
     #[test]
     fn forwards_address_queries_for_allowlisted_names_with_their_ports() {
-        let decision = decide(&query("WWW.allowed.test.", RecordType::AAAA), &policy(EgressMode::Block));
-        let Decision::Forward { name, query_type, ports, query } = decision else {
+        let decision = decide(
+            &query("WWW.allowed.test.", RecordType::AAAA),
+            &policy(EgressMode::Block),
+        );
+        let Decision::Forward {
+            name,
+            query_type,
+            ports,
+            query,
+        } = decision
+        else {
             panic!("not forwarded: {decision:?}");
         };
         assert_eq!(name, "www.allowed.test");
@@ -228,8 +240,13 @@ mod tests {
     #[test]
     fn answers_nxdomain_for_other_names_without_forwarding() {
         let request = query("secret-data.evil.test.", RecordType::A);
-        let Decision::Reply { response, verdict, reason, name, .. } =
-            decide(&request, &policy(EgressMode::BlockAndFail))
+        let Decision::Reply {
+            response,
+            verdict,
+            reason,
+            name,
+            ..
+        } = decide(&request, &policy(EgressMode::BlockAndFail))
         else {
             panic!("forwarded");
         };
@@ -243,13 +260,25 @@ mod tests {
 
     #[test]
     fn the_apex_of_a_wildcard_is_not_allowlisted() {
-        let decision = decide(&query("allowed.test.", RecordType::A), &policy(EgressMode::Block));
-        assert!(matches!(decision, Decision::Reply { verdict: Verdict::Denied, .. }));
+        let decision = decide(
+            &query("allowed.test.", RecordType::A),
+            &policy(EgressMode::Block),
+        );
+        assert!(matches!(
+            decision,
+            Decision::Reply {
+                verdict: Verdict::Denied,
+                ..
+            }
+        ));
     }
 
     #[test]
     fn audit_mode_forwards_other_names_as_audited() {
-        let decision = decide(&query("other.test.", RecordType::A), &policy(EgressMode::Audit));
+        let decision = decide(
+            &query("other.test.", RecordType::A),
+            &policy(EgressMode::Audit),
+        );
         assert!(
             matches!(&decision, Decision::Forward { ports, .. } if ports.is_empty()),
             "{decision:?}"
@@ -272,7 +301,10 @@ mod tests {
     #[test]
     fn refuses_odd_requests() {
         let mut two = query("exact.test.", RecordType::A);
-        two.add_query(Query::query(Name::from_ascii("exact.test.").unwrap(), RecordType::AAAA));
+        two.add_query(Query::query(
+            Name::from_ascii("exact.test.").unwrap(),
+            RecordType::AAAA,
+        ));
         let mut update = query("exact.test.", RecordType::A);
         update.metadata.op_code = OpCode::Update;
         let mut chaos = query("exact.test.", RecordType::A);
@@ -290,22 +322,41 @@ mod tests {
         }
         let mut response = query("exact.test.", RecordType::A);
         response.metadata.message_type = MessageType::Response;
-        assert_eq!(decide(&response, &policy(EgressMode::Block)), Decision::Ignore);
+        assert_eq!(
+            decide(&response, &policy(EgressMode::Block)),
+            Decision::Ignore
+        );
     }
 
     fn upstream_answer(request: &Message) -> Message {
         let name = Name::from_ascii("www.allowed.test.").unwrap();
         let target = Name::from_ascii("cdn.example.net.").unwrap();
         let mut upstream = response_to(request, ResponseCode::NoError);
-        upstream.add_answer(Record::from_rdata(name, 300, RData::CNAME(CNAME(target.clone()))));
-        upstream.add_answer(Record::from_rdata(target.clone(), 60, RData::A(A::new(192, 0, 2, 30))));
+        upstream.add_answer(Record::from_rdata(
+            name,
+            300,
+            RData::CNAME(CNAME(target.clone())),
+        ));
+        upstream.add_answer(Record::from_rdata(
+            target.clone(),
+            60,
+            RData::A(A::new(192, 0, 2, 30)),
+        ));
         upstream.add_answer(Record::from_rdata(
             target.clone(),
             30,
             RData::AAAA(AAAA::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x30)),
         ));
-        upstream.add_answer(Record::from_rdata(target.clone(), 30, RData::TXT(TXT::new(vec!["x".into()]))));
-        upstream.add_additional(Record::from_rdata(target, 30, RData::A(A::new(192, 0, 2, 99))));
+        upstream.add_answer(Record::from_rdata(
+            target.clone(),
+            30,
+            RData::TXT(TXT::new(vec!["x".into()])),
+        ));
+        upstream.add_additional(Record::from_rdata(
+            target,
+            30,
+            RData::A(A::new(192, 0, 2, 99)),
+        ));
         upstream
     }
 
@@ -332,7 +383,11 @@ mod tests {
         let mut response = response_to(&request, ResponseCode::NoError);
         let name = Name::from_ascii("www.allowed.test.").unwrap();
         for i in 0..60u8 {
-            response.add_answer(Record::from_rdata(name.clone(), 60, RData::A(A::new(192, 0, 2, i))));
+            response.add_answer(Record::from_rdata(
+                name.clone(),
+                60,
+                RData::A(A::new(192, 0, 2, i)),
+            ));
         }
         let bytes = encode_for_udp(&request, &response).unwrap();
         assert!(bytes.len() <= 512);

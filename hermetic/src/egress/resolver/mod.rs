@@ -23,7 +23,9 @@ use hickory_proto::op::{Message, OpCode, ResponseCode};
 use super::allowlist::AllowEntry;
 use super::policy::EgressPolicy;
 use super::report::{Journal, QueryRecord, Verdict};
-use answer::{answer_from_upstream, answered_addresses, decide, encode_for_udp, response_to, Decision};
+use answer::{
+    answer_from_upstream, answered_addresses, decide, encode_for_udp, response_to, Decision,
+};
 use sets::LearnedSets;
 
 /// How an answer travels back.
@@ -122,7 +124,8 @@ impl Resolver {
                 query_type,
                 ports,
             } => {
-                let (response, answers, verdict, reason) = self.forward(&request, &query, &name, &ports);
+                let (response, answers, verdict, reason) =
+                    self.forward(&request, &query, &name, &ports);
                 self.record(peer, |peer| QueryRecord {
                     source: peer.guest,
                     resolver: peer.resolver,
@@ -180,7 +183,10 @@ impl Resolver {
             }
         }
         let response = answer_from_upstream(request, &upstream);
-        let reason = format!("{why}; upstream answered {}", upstream.metadata.response_code);
+        let reason = format!(
+            "{why}; upstream answered {}",
+            upstream.metadata.response_code
+        );
         let answers = addresses.into_iter().map(|(addr, _)| addr).collect();
         (response, answers, verdict, reason)
     }

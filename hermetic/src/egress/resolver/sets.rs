@@ -39,7 +39,11 @@ impl LearnedSets {
     }
 
     /// Allows each of `addresses` (with its TTL) on each of `ports` (`None`: every port).
-    pub fn allow(&self, addresses: &[(IpAddr, u32)], ports: &[Option<u16>]) -> Result<(), EgressError> {
+    pub fn allow(
+        &self,
+        addresses: &[(IpAddr, u32)],
+        ports: &[Option<u16>],
+    ) -> Result<(), EgressError> {
         let mut expiries = self
             .expiries
             .lock()
@@ -119,7 +123,11 @@ mod tests {
         let (items, refresh) = plan(
             &HashMap::new(),
             Instant::now(),
-            &[(addr("192.0.2.1"), 60), (addr("192.0.2.2"), 0), (addr("192.0.2.3"), u32::MAX)],
+            &[
+                (addr("192.0.2.1"), 60),
+                (addr("192.0.2.2"), 0),
+                (addr("192.0.2.3"), u32::MAX),
+            ],
             &[Some(443)],
         );
         let timeouts: Vec<u32> = items.iter().map(|(_, timeout)| *timeout).collect();

@@ -91,12 +91,15 @@ fn ask_one(server: SocketAddr, question: &Query, timeout: Duration) -> Result<Me
     Err("no matching answer".to_string())
 }
 
-fn ask_over_tcp(server: SocketAddr, question: &Query, timeout: Duration) -> Result<Message, String> {
+fn ask_over_tcp(
+    server: SocketAddr,
+    question: &Query,
+    timeout: Duration,
+) -> Result<Message, String> {
     let request = request_for(question);
     let bytes = request.to_vec().map_err(|err| err.to_string())?;
     let length = u16::try_from(bytes.len()).map_err(|_| "query too long".to_string())?;
-    let mut stream =
-        TcpStream::connect_timeout(&server, timeout).map_err(|err| err.to_string())?;
+    let mut stream = TcpStream::connect_timeout(&server, timeout).map_err(|err| err.to_string())?;
     stream
         .set_read_timeout(Some(timeout))
         .and_then(|()| stream.set_write_timeout(Some(timeout)))
@@ -130,7 +133,10 @@ mod tests {
     use hickory_proto::rr::{Name, RecordType};
 
     fn question() -> Query {
-        Query::query(Name::from_ascii("www.allowed.test.").unwrap(), RecordType::A)
+        Query::query(
+            Name::from_ascii("www.allowed.test.").unwrap(),
+            RecordType::A,
+        )
     }
 
     #[test]
@@ -143,7 +149,10 @@ mod tests {
             let (size, from) = server.recv_from(&mut buffer).unwrap();
             let request = Message::from_vec(&buffer[..size]).unwrap();
             // An answer to another question first: it must be skipped.
-            let mut wrong = Message::response(request.metadata.id.wrapping_add(1), request.metadata.op_code);
+            let mut wrong = Message::response(
+                request.metadata.id.wrapping_add(1),
+                request.metadata.op_code,
+            );
             wrong.add_queries(request.queries.iter().cloned());
             server.send_to(&wrong.to_vec().unwrap(), from).unwrap();
             let mut right = Message::response(request.metadata.id, request.metadata.op_code);
