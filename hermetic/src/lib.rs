@@ -44,8 +44,12 @@
 //!   executor kills the whole tree when the main process exits), and `/tmp` is fresh per step unless
 //!   [`SandboxConfig::tmp_dir`] names a per-job directory. There is no `/dev/pts` in the sandbox.
 //!
-//! Not here yet: the microVM executor (issue #4), nftables egress allowlists (network is all or
-//! nothing for now) and run-time secret sweeps (issue #6).
+//! [`egress`] enforces a job's network allowlist on the host: a network namespace per job,
+//! nftables rules, hrun's own DNS resolver, and a report of every attempt ([`egress::JobNetwork`]).
+//!
+//! Not here yet: the microVM executor (issue #4), which will attach its VM to a
+//! [`egress::JobNetwork`] (the namespace sandbox's network is still all or nothing), and run-time
+//! secret sweeps (issue #6).
 
 mod cgroup;
 pub mod egress;

@@ -19,7 +19,7 @@
 //! | `config`      | uplink, guest link, upstream resolvers, what the guest is told  |
 //! | `addressing`  | per-job slot (a `flock`), subnets and names                     |
 //! | `netns`, `command`, `links` | namespaces, `ip`/`nft` runs, veth/tap/routes      |
-//! | `ruleset`     | the nftables rules (JSON through the `nftables` crate)          |
+//! | `ruleset/`    | the nftables rules (JSON through the `nftables` crate), `nft`   |
 //! | `nflog`, `packet` | logged packets from the kernel, and their headers           |
 //! | `resolver/`   | the DNS resolver: decisions, upstream, learned sets             |
 //! | `monitor`     | the thread polling the log socket and the resolver's sockets    |

@@ -396,4 +396,20 @@ mod tests {
         assert!(decoded.answers.is_empty());
         assert_eq!(decoded.metadata.id, request.metadata.id);
     }
+
+    mod never_panics {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn on_any_message_from_the_guest(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+                if let Ok(request) = Message::from_vec(&bytes) {
+                    if let Decision::Reply { response, .. } = decide(&request, &policy(EgressMode::Block)) {
+                        prop_assert!(encode_for_udp(&request, &response).is_some());
+                    }
+                }
+            }
+        }
+    }
 }

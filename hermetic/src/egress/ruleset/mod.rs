@@ -23,26 +23,25 @@
 //! Must never: accept a new connection without logging it, or let DNS reach any resolver but
 //! hrun's while blocking.
 
-use std::borrow::Cow;
-use std::collections::HashSet;
-use std::net::IpAddr;
+mod expr;
+mod learned;
+mod nft;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use nftables::batch::Batch;
-use nftables::expr::{
-    Elem, Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField, Prefix, SetItem, CT,
-};
-use nftables::schema::{
-    Chain, Element, NfListObject, Nftables, Rule, Set, SetFlag, SetType, SetTypeValue, Table,
-};
-use nftables::stmt::{JumpTarget, Log, Match, Operator, Statement};
+use nftables::expr::{Expression, MetaKey};
+use nftables::schema::{Chain, NfListObject, Nftables, Rule};
+use nftables::stmt::{JumpTarget, Operator, Statement};
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
 
 use super::allowlist::AllowEntry;
-use super::command::NFT;
-use super::error::EgressError;
-use super::netns::Netns;
 use super::policy::EgressPolicy;
+use expr::{
+    anonymous_set, base_chain, concat, ct_state, log, matches, meta, network, payload, rule, s,
+    set, table, tcp_or_udp,
+};
+pub(crate) use learned::{add_learned, Learned};
+pub(crate) use nft::{apply, list_inet_tables};
 
 /// The job namespace's table.
 pub(crate) const JOB_TABLE: &str = "hrun";
@@ -107,7 +106,7 @@ impl SetId {
         }
     }
 
-    fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         match (self.learned, self.v6, self.with_port) {
             (false, false, false) => "allow4",
             (false, false, true) => "allow4_port",
@@ -123,142 +122,6 @@ impl SetId {
     fn all() -> impl Iterator<Item = SetId> {
         (0..8u8).map(|bits| SetId::new(bits & 1 != 0, bits & 2 != 0, bits & 4 != 0))
     }
-}
-
-fn s(text: impl Into<Cow<'static, str>>) -> Expression<'static> {
-    Expression::String(text.into())
-}
-
-fn payload(protocol: &'static str, field: &'static str) -> Expression<'static> {
-    Expression::Named(NamedExpression::Payload(Payload::PayloadField(
-        PayloadField {
-            protocol: protocol.into(),
-            field: field.into(),
-        },
-    )))
-}
-
-fn meta(key: MetaKey) -> Expression<'static> {
-    Expression::Named(NamedExpression::Meta(Meta { key }))
-}
-
-fn ct_state() -> Expression<'static> {
-    Expression::Named(NamedExpression::CT(CT {
-        key: "state".into(),
-        family: None,
-        dir: None,
-    }))
-}
-
-fn matches(
-    left: Expression<'static>,
-    op: Operator,
-    right: Expression<'static>,
-) -> Statement<'static> {
-    Statement::Match(Match { left, right, op })
-}
-
-fn anonymous_set(items: &[&'static str]) -> Expression<'static> {
-    Expression::Named(NamedExpression::Set(
-        items
-            .iter()
-            .map(|item| SetItem::Element(s(*item)))
-            .collect(),
-    ))
-}
-
-fn tcp_or_udp() -> Statement<'static> {
-    matches(
-        meta(MetaKey::L4proto),
-        Operator::IN,
-        anonymous_set(&["tcp", "udp"]),
-    )
-}
-
-fn log(class: LogClass) -> Statement<'static> {
-    let mut log = Log::new(Some(u32::from(LOG_GROUP)));
-    log.prefix = Some(class.prefix().into());
-    log.snaplen = Some(LOG_SNAPLEN);
-    log.queue_threshold = Some(1);
-    Statement::Log(Some(log))
-}
-
-fn network(net: IpNet) -> Expression<'static> {
-    Expression::Named(NamedExpression::Prefix(Prefix {
-        addr: Box::new(s(net.addr().to_string())),
-        len: u32::from(net.prefix_len()),
-    }))
-}
-
-fn concat(items: Vec<Expression<'static>>) -> Expression<'static> {
-    Expression::Named(NamedExpression::Concat(items))
-}
-
-fn rule(chain: &'static str, expr: Vec<Statement<'static>>) -> NfListObject<'static> {
-    NfListObject::Rule(Rule {
-        family: NfFamily::INet,
-        table: JOB_TABLE.into(),
-        chain: chain.into(),
-        expr: expr.into(),
-        handle: None,
-        index: None,
-        comment: None,
-    })
-}
-
-fn base_chain(
-    table: &str,
-    name: &'static str,
-    kind: NfChainType,
-    hook: NfHook,
-    prio: i32,
-    policy: NfChainPolicy,
-) -> NfListObject<'static> {
-    NfListObject::Chain(Chain {
-        family: NfFamily::INet,
-        table: table.to_string().into(),
-        name: name.into(),
-        _type: Some(kind),
-        hook: Some(hook),
-        prio: Some(prio),
-        policy: Some(policy),
-        ..Chain::default()
-    })
-}
-
-fn table(name: &str) -> NfListObject<'static> {
-    NfListObject::Table(Table {
-        family: NfFamily::INet,
-        name: name.to_string().into(),
-        handle: None,
-    })
-}
-
-fn set(id: SetId, elements: Vec<Expression<'static>>) -> NfListObject<'static> {
-    let address = if id.v6 {
-        SetType::Ipv6Addr
-    } else {
-        SetType::Ipv4Addr
-    };
-    let set_type = if id.with_port {
-        SetTypeValue::Concatenated(vec![address, SetType::InetService].into())
-    } else {
-        SetTypeValue::Single(address)
-    };
-    let flag = if id.learned {
-        SetFlag::Timeout
-    } else {
-        SetFlag::Interval
-    };
-    NfListObject::Set(Box::new(Set {
-        family: NfFamily::INet,
-        table: JOB_TABLE.into(),
-        name: id.name().into(),
-        set_type,
-        flags: Some(HashSet::from([flag])),
-        elem: (!elements.is_empty()).then(|| elements.into()),
-        ..Set::default()
-    }))
 }
 
 /// The job namespace's ruleset for `policy`, with the guest on interface `guest_if`.
@@ -492,81 +355,6 @@ pub(crate) fn delete_table(name: &str) -> Nftables<'static> {
     batch.to_nftables()
 }
 
-/// An address the resolver learned for an allowlisted name, to allow for `timeout` seconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) struct Learned {
-    pub addr: IpAddr,
-    pub port: Option<u16>,
-}
-
-impl Learned {
-    pub fn set(self) -> SetId {
-        SetId::new(self.addr.is_ipv6(), true, self.port.is_some())
-    }
-
-    fn element(self, timeout: Option<u32>) -> Expression<'static> {
-        let addr = s(self.addr.to_string());
-        let val = match self.port {
-            Some(port) => concat(vec![addr, Expression::Number(u32::from(port))]),
-            None => addr,
-        };
-        Expression::Named(NamedExpression::Elem(Elem {
-            val: Box::new(val),
-            timeout,
-            expires: None,
-            comment: None,
-            counter: None,
-        }))
-    }
-
-    fn set_element(self, timeout: Option<u32>) -> NfListObject<'static> {
-        NfListObject::Element(Element {
-            family: NfFamily::INet,
-            table: JOB_TABLE.into(),
-            name: self.set().name().into(),
-            elem: vec![self.element(timeout)].into(),
-        })
-    }
-}
-
-/// Adds learned addresses with their timeouts (seconds). Those in `refresh` are deleted first
-/// (an `add` leaves an existing element's timeout unchanged), so each must be in its set.
-pub(crate) fn add_learned(items: &[(Learned, u32)], refresh: &[Learned]) -> Nftables<'static> {
-    let mut batch = Batch::new();
-    for item in refresh {
-        batch.delete(item.set_element(None));
-    }
-    for (item, timeout) in items {
-        batch.add(item.set_element(Some(*timeout)));
-    }
-    batch.to_nftables()
-}
-
-/// Applies `ruleset` with `nft -j -f -` inside `netns`.
-pub(crate) fn apply(ruleset: &Nftables<'_>, netns: &Netns) -> Result<(), EgressError> {
-    let json = serde_json::to_vec(ruleset).map_err(|err| EgressError::Encode(err.to_string()))?;
-    NFT.run(&["-j", "-f", "-"], Some(&json), Some(netns))
-        .map(drop)
-}
-
-/// The names of the `inet` tables in `netns`.
-pub(crate) fn list_inet_tables(netns: &Netns) -> Result<Vec<String>, EgressError> {
-    let text = NFT.run(&["-j", "list", "tables", "inet"], None, Some(netns))?;
-    let value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|err| EgressError::Encode(err.to_string()))?;
-    Ok(value
-        .get("nftables")
-        .and_then(|items| items.as_array())
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|item| item.get("table")?.get("name")?.as_str())
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -639,20 +427,6 @@ mod tests {
         let text = json(&job_ruleset(&policy, "gw0"));
         assert!(text.contains(r#""prefix":"hrun audit""#), "{text}");
         assert!(!text.contains("hrun deny"));
-    }
-
-    #[test]
-    fn learned_addresses_carry_their_timeout_and_refreshes_delete_first() {
-        let learned = Learned {
-            addr: "192.0.2.30".parse().unwrap(),
-            port: Some(443),
-        };
-        let text = json(&add_learned(&[(learned, 60)], &[learned]));
-        let delete = text.find(r#""delete""#).unwrap();
-        let add = text.find(r#""add""#).unwrap();
-        assert!(delete < add, "{text}");
-        assert!(text.contains(r#""name":"dns4_port""#), "{text}");
-        assert!(text.contains(r#""timeout":60"#), "{text}");
     }
 
     #[test]
