@@ -9,6 +9,8 @@ use clap::Parser;
 mod actions;
 mod cli;
 mod commands;
+#[allow(dead_code)] // wired into `hrun exec` with the microVM executor
+mod config;
 mod engine;
 mod exit;
 
