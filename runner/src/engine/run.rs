@@ -231,7 +231,8 @@ pub async fn execute(options: RunOptions, cancel: RunCancel) -> Result<RunReport
         evidence.audit_dir().display()
     ));
     let base_path = base_path(owner != Owner::current());
-    let exclude = vec![options.repo_root.join(".hrun"), out_dir.clone()];
+    let mut exclude = vec![options.repo_root.join(".hrun"), out_dir.clone()];
+    exclude.extend(evidence.private_paths());
     let selected = plan.selected.clone();
     let workflow = Arc::clone(&plan.workflow);
     let shared = Arc::new(Shared {

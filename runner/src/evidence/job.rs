@@ -174,11 +174,18 @@ impl RunEvidence {
         log: &[u8],
         result: &[u8],
     ) -> provenance::slsa::ProvenanceStatement {
-        let subjects = collected
+        let mut subjects: Vec<ResourceDescriptor> = collected
             .artifacts
             .iter()
             .map(|a| ResourceDescriptor::file(end.masker.mask(&a.name), a.sha256))
             .collect();
+        if subjects.is_empty() {
+            // in-toto requires a subject: a job without artifacts attests its result.
+            subjects.push(ResourceDescriptor::file(
+                "result.json",
+                Sha256Digest::of(result),
+            ));
+        }
         let inputs: BTreeMap<String, Json> = {
             let text = end.masker.mask_document(&end.inputs.to_string());
             serde_json::from_str(&text).unwrap_or_default()

@@ -127,6 +127,27 @@ impl RunEvidence {
         &self.source
     }
 
+    /// Paths no job may see: the key (its directory, for the host key) and the audit log. The
+    /// engine leaves them out of the workspace copy when they lie inside the repository.
+    pub fn private_paths(&self) -> Vec<PathBuf> {
+        let key = match &self.source {
+            KeySource::Flag(p) | KeySource::Env(p) => p.clone(),
+            KeySource::Host { path, .. } => path
+                .parent()
+                .map_or_else(|| path.clone(), Path::to_path_buf),
+        };
+        let mut paths = Vec::new();
+        for p in [key, self.audit_dir()] {
+            let absolute = std::path::absolute(&p).unwrap_or_else(|_| p.clone());
+            if let Ok(canonical) = std::fs::canonicalize(&p) {
+                paths.push(canonical);
+            }
+            paths.push(absolute);
+            paths.push(p);
+        }
+        paths
+    }
+
     /// The audit log's directory.
     pub fn audit_dir(&self) -> PathBuf {
         self.audit().dir().to_path_buf()
