@@ -103,7 +103,8 @@ pub fn unpack(bytes: &[u8]) -> Result<(BTreeMap<String, Vec<u8>>, u64), ArchiveE
         if epoch.is_none() {
             epoch = Some(entry.header().mtime().map_err(unreadable)?);
         }
-        let mut data = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        // A header may claim any size: reserve no more than the input could hold.
+        let mut data = Vec::with_capacity(usize::try_from(size).unwrap_or(0).min(bytes.len()));
         entry.read_to_end(&mut data).map_err(unreadable)?;
         if members.insert(name.clone(), data).is_some() {
             return Err(ArchiveError::Duplicate(name));
