@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main job, end to end, with what Hermetic Runner can do today: build `hrun`, put the example
 # workflows through the policy gate, then run examples/build with `hrun exec` in the rootless
-# namespace sandbox (the microVM executor is issue #4), a secret masked, and print where the
-# results are.
+# namespace sandbox (the microVM executor is issue #4), a secret masked, verify each job's signed
+# evidence and the audit log, and print where the results are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source ci/env.sh
@@ -35,7 +35,15 @@ if grep -rqF "$secret" "$out/build"; then
   exit 1
 fi
 echo
-echo "demo: results (result.json per run and per job, logs, step summaries) are in $out/build;"
-echo "      the secret appears in none of them."
-echo "demo: not built yet: the microVM executor (issue #4), signed provenance and the evidence"
-echo "      bundle (issue #5); until they land, jobs run in the rootless namespace sandbox."
+echo "== hrun verify   (each job's evidence.tar, offline, with the host's public key)"
+for evidence in $(find "$out/build" -name evidence.tar | sort); do
+  "$hrun" verify "$evidence" --key "$HRUN_CACHE/keys/host.pub"
+done
+echo
+echo "== hrun audit verify   (the host's append-only audit log)"
+"$hrun" audit verify
+echo
+echo "demo: results (result.json per run and per job, logs, step summaries, signed provenance"
+echo "      and evidence.tar per job) are in $out/build; the secret appears in none of them."
+echo "demo: not built yet: the microVM executor (issue #4); until it lands, jobs run in the"
+echo "      rootless namespace sandbox and their evidence says the image and egress reports are absent."

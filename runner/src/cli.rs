@@ -31,6 +31,12 @@ pub enum Command {
     Exec(commands::exec::ExecArgs),
     /// The action store: pull, import, list and resolve actions pinned to a commit.
     Actions(commands::actions::ActionsArgs),
+    /// Signing keys for provenance and evidence.
+    Keys(commands::keys::KeysArgs),
+    /// Check a job's evidence.tar offline (exit 0 verified, 1 not verified, 2 could not verify).
+    Verify(commands::verify::VerifyArgs),
+    /// The host's append-only audit log.
+    Audit(commands::audit::AuditArgs),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -40,6 +46,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Expr(args) => commands::expr::run(args),
         Command::Exec(args) => commands::exec::run(args),
         Command::Actions(args) => commands::actions::run(args),
+        Command::Keys(args) => commands::keys::run(args),
+        Command::Verify(args) => commands::verify::run(args),
+        Command::Audit(args) => commands::audit::run(args),
     };
     match result {
         Ok(exit) => exit.into(),

@@ -1,7 +1,7 @@
 //! `hrun`: Hermetic Runner's command-line interface.
 //!
 //! A thin binary over the library crates: it parses flags, reads files, calls into
-//! `actions-compat` (and later `hermetic` and `provenance`), and turns their typed errors into
+//! `actions-compat`, `hermetic` and `provenance`, and turns their typed errors into
 //! reports with context. Exit codes mean one thing each (see [`exit::Exit`]).
 
 use clap::Parser;
@@ -12,6 +12,7 @@ mod commands;
 #[allow(dead_code)] // wired into `hrun exec` with the microVM executor
 mod config;
 mod engine;
+mod evidence;
 mod exit;
 
 fn main() -> std::process::ExitCode {

@@ -20,6 +20,7 @@ use crate::engine::job::Secrets;
 use crate::engine::plan::read_workflow;
 use crate::engine::result::Conclusion;
 use crate::engine::run::{execute, RunOptions};
+use crate::evidence::EvidenceOptions;
 use crate::exit::Exit;
 
 #[derive(Debug, clap::Args)]
@@ -77,6 +78,13 @@ pub struct ExecArgs {
     /// Seconds between SIGINT and SIGKILL for a cancelled step.
     #[arg(long, value_name = "SECONDS", default_value_t = 7.5)]
     pub cancel_grace: f64,
+    /// The PKCS#8 PEM key that signs each job's provenance and evidence (default:
+    /// `$HRUN_SIGNING_KEY`, else the host key `$HRUN_CACHE/keys/host.key`, made on first use).
+    #[arg(long, value_name = "FILE")]
+    pub signing_key: Option<PathBuf>,
+    /// The audit log's directory (default: `$HRUN_AUDIT_DIR`, else `$HRUN_CACHE/audit`).
+    #[arg(long, value_name = "DIR")]
+    pub audit_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -158,6 +166,10 @@ pub fn run(args: ExecArgs) -> Result<Exit> {
         quiet: args.quiet,
         debug: args.debug,
         cancel_grace: Duration::from_secs_f64(args.cancel_grace.min(3600.0)),
+        evidence: EvidenceOptions {
+            signing_key: args.signing_key.clone(),
+            audit_dir: args.audit_dir.clone(),
+        },
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

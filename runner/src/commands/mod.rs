@@ -1,7 +1,10 @@
 //! One module per `hrun` subcommand; each turns its flags into library calls and an exit code.
 
 pub mod actions;
+pub mod audit;
 pub mod exec;
 pub mod expr;
+pub mod keys;
 pub mod lint;
 pub mod parse;
+pub mod verify;

@@ -24,6 +24,8 @@ use actions_compat::expr::JobStatus;
 use hermetic::{Executor, SandboxReport};
 
 use crate::actions::ActionStore;
+use crate::evidence::job::JobEnd;
+use crate::evidence::RunEvidence;
 
 use super::contexts::{runner_context, string_map, Contexts, EvalError};
 use super::files::FileCommands;
@@ -67,6 +69,8 @@ pub struct JobSetup {
     pub cancel_grace: Duration,
     /// Where remote actions are read from.
     pub store: Arc<ActionStore>,
+    /// The run's evidence (provenance, evidence bundle, audit log); `None` writes none.
+    pub evidence: Option<Arc<RunEvidence>>,
 }
 
 /// A job being run; the step loop is in [`super::step`].
@@ -142,6 +146,8 @@ pub async fn run_job(setup: JobSetup) -> JobEnded {
         }
     };
     let sandbox = setup.executor.name().to_owned();
+    let evidence = setup.evidence.clone();
+    let recorder = evidence.as_ref().map(|e| e.job_started(&setup.desc.key));
     let mut contexts = Contexts::default();
     let given = &setup.desc.given;
     let mut github = given.github.clone();
@@ -303,6 +309,43 @@ pub async fn run_job(setup: JobSetup) -> JobEnded {
         &masker,
     ) {
         eprintln!("hrun: {e}");
+    }
+    if let (Some(evidence), Some(recorder)) = (evidence, recorder) {
+        let end = JobEnd {
+            key: result.key.clone(),
+            out_dir: setup.out_dir.clone(),
+            artifacts_dir: run.dirs.artifacts.clone(),
+            steps: result.steps.clone(),
+            conclusion: conclusion.as_str().to_owned(),
+            sandbox: result.sandbox.clone().unwrap_or_default(),
+            facts: result.sandbox_details.clone(),
+            sandbox_files: sandbox_report.files.keys().cloned().collect(),
+            inputs: run.desc.given.inputs.clone(),
+            masker: masker.clone(),
+        };
+        let written = tokio::task::spawn_blocking(move || evidence.finish_job(recorder, end)).await;
+        let note = match written {
+            Ok(Ok(w)) => {
+                let mut note = format!(
+                    "[{}] evidence: {} artifact(s), {} bytes, {} members, signed in {} ms (provenance.sigstore.json, evidence.tar)",
+                    result.key,
+                    w.artifacts,
+                    w.artifact_bytes,
+                    w.members,
+                    w.elapsed.as_millis()
+                );
+                if !w.skipped.is_empty() {
+                    note.push_str(&format!(
+                        "; not regular files, not recorded: {}",
+                        masker.mask(&w.skipped.join(", "))
+                    ));
+                }
+                note
+            }
+            Ok(Err(e)) => format!("[{}] ✗ evidence not written: {e:#}", result.key),
+            Err(e) => format!("[{}] ✗ evidence not written: {e}", result.key),
+        };
+        setup.live.note(&note);
     }
     let _ = std::fs::remove_dir_all(&dirs_root);
     JobEnded {

@@ -92,6 +92,7 @@ impl JobRun {
             ("RUNNER_OS", r("os")),
             ("RUNNER_TEMP", r("temp")),
             ("RUNNER_TOOL_CACHE", r("tool_cache")),
+            ("HRUN_ARTIFACTS", self.dirs.artifacts.display().to_string()),
         ];
         for (k, v) in defaults {
             out.insert(k.to_owned(), v);

@@ -28,6 +28,7 @@ use super::schedule::{run_workflow, Call, Shared};
 use super::workspace::Owner;
 use super::{repo, SharedMasker};
 use crate::actions::ActionStore;
+use crate::evidence::{EvidenceOptions, RunEvidence, RunFacts};
 
 /// What `hrun exec` asks for.
 #[derive(Debug, Clone)]
@@ -53,6 +54,8 @@ pub struct RunOptions {
     pub quiet: bool,
     pub debug: bool,
     pub cancel_grace: Duration,
+    /// Signing key and audit log of the run's provenance and evidence.
+    pub evidence: EvidenceOptions,
 }
 
 /// Why a run could not start (exit code 2).
@@ -66,6 +69,8 @@ pub enum StartError {
     Sandbox(String),
     #[error("{0}")]
     Store(String),
+    #[error("cannot prepare the run's evidence: {0}")]
+    Evidence(String),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -90,6 +95,14 @@ pub fn policy_gate(workflow_path: &Path) -> Result<Option<String>, StartError> {
         return Err(StartError::Denied(text));
     }
     Ok((report.warnings() > 0).then_some(text))
+}
+
+/// The policy gate's report on the workflow as JSON, for the evidence bundle.
+fn policy_report_json(workflow_path: &Path) -> Vec<u8> {
+    let report = policy::lint_paths(&[workflow_path.to_path_buf()], &LintOptions::default());
+    report
+        .render_with(OutputFormat::Json, RenderOptions { color: false })
+        .into_bytes()
 }
 
 /// Runs a workflow to its end. `cancel` is fired by Ctrl-C.
@@ -196,8 +209,30 @@ pub async fn execute(options: RunOptions, cancel: RunCancel) -> Result<RunReport
         head_ref: String::new(),
         base_ref: String::new(),
     });
+    let evidence = RunEvidence::start(
+        &options.evidence,
+        RunFacts {
+            run_id: run_id.clone(),
+            repository: facts.repository.clone(),
+            git_ref: git_ref.clone(),
+            sha: facts.sha.clone(),
+            workflow_path: plan.workflow.file.clone(),
+            event_name: options.event_name.clone(),
+            sandbox: sandbox_name.to_owned(),
+            network: format!("{:?}", options.network).to_ascii_lowercase(),
+            policy: policy_report_json(&options.workflow_path),
+            action_trees: plan.action_trees.clone(),
+        },
+    )
+    .map_err(|e| StartError::Evidence(format!("{e:#}")))?;
+    live.note(&format!(
+        "evidence: {}; audit log {}",
+        evidence.key_source().describe(),
+        evidence.audit_dir().display()
+    ));
     let base_path = base_path(owner != Owner::current());
-    let exclude = vec![options.repo_root.join(".hrun"), out_dir.clone()];
+    let mut exclude = vec![options.repo_root.join(".hrun"), out_dir.clone()];
+    exclude.extend(evidence.private_paths());
     let selected = plan.selected.clone();
     let workflow = Arc::clone(&plan.workflow);
     let shared = Arc::new(Shared {
@@ -217,6 +252,7 @@ pub async fn execute(options: RunOptions, cancel: RunCancel) -> Result<RunReport
         base_path,
         slots: AtomicU64::new(0),
         exclude,
+        evidence: Some(Arc::new(evidence)),
     });
     let call = Call {
         inputs: dispatch_inputs,

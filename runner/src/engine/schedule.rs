@@ -37,6 +37,7 @@ use super::strategy::start_job;
 use super::workspace::{prepare_job, Owner};
 use super::SharedMasker;
 use crate::actions::ActionStore;
+use crate::evidence::RunEvidence;
 
 /// The run's shared state, read by every job.
 pub(super) struct Shared {
@@ -56,6 +57,8 @@ pub(super) struct Shared {
     pub(super) base_path: String,
     pub(super) slots: AtomicU64,
     pub(super) exclude: Vec<PathBuf>,
+    /// Signing key, audit log and run facts for each job's provenance and evidence.
+    pub(super) evidence: Option<Arc<RunEvidence>>,
 }
 
 /// A job's end as its dependants and callers see it.
@@ -348,6 +351,7 @@ pub(super) async fn run_runner_job(
         runner_name: "hrun".to_owned(),
         cancel_grace: shared.options.cancel_grace,
         store: Arc::clone(&shared.store),
+        evidence: shared.evidence.clone(),
     };
     let ended = run_job(setup).await;
     let summary = JobSummary {

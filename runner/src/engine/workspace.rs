@@ -2,7 +2,8 @@
 //!
 //! Each job gets, under the run's work directory, its own copy of the repository
 //! (`GITHUB_WORKSPACE`), `RUNNER_TEMP` (scripts and the environment files), a home directory, a
-//! `/tmp` that lasts across its steps and a tool cache. Steps never write into the user's
+//! `/tmp` that lasts across its steps, a tool cache and `$HRUN_ARTIFACTS` (whose files become
+//! the subjects of the job's provenance). Steps never write into the user's
 //! checkout. When steps run as another identity (the namespace sandbox started by root), every
 //! one of these belongs to that identity, so the step can write where GitHub's runner lets it.
 
@@ -66,6 +67,8 @@ pub struct JobDirs {
     pub tmp: PathBuf,
     /// `RUNNER_TOOL_CACHE`.
     pub tool_cache: PathBuf,
+    /// `HRUN_ARTIFACTS`: what the job leaves here becomes the subjects of its provenance.
+    pub artifacts: PathBuf,
 }
 
 impl JobDirs {
@@ -76,6 +79,7 @@ impl JobDirs {
             self.temp.clone(),
             self.home.clone(),
             self.tool_cache.clone(),
+            self.artifacts.clone(),
         ]
     }
 }
@@ -100,9 +104,10 @@ pub fn prepare_job(
         home: root.join("home"),
         tmp: root.join("tmp"),
         tool_cache: root.join("tool"),
+        artifacts: root.join("artifacts"),
         root,
     };
-    for dir in [&dirs.temp, &dirs.home, &dirs.tool_cache] {
+    for dir in [&dirs.temp, &dirs.home, &dirs.tool_cache, &dirs.artifacts] {
         owner.create_dir(dir)?;
     }
     std::fs::create_dir_all(&dirs.tmp)?;
@@ -190,6 +195,6 @@ mod tests {
         assert!(dirs.workspace.join("README").is_file());
         let mode = std::fs::metadata(&dirs.tmp).unwrap().permissions().mode();
         assert_eq!(mode & 0o7777, 0o1777);
-        assert_eq!(dirs.writable().len(), 4);
+        assert_eq!(dirs.writable().len(), 5);
     }
 }

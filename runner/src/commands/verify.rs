@@ -1,0 +1,93 @@
+//! `hrun verify`: checks a job's `evidence.tar` offline with the signer's public key: both
+//! signatures, every member's digest, the audit records' inclusion proofs, the stated
+//! expectations and each given artifact against the provenance's subjects.
+//!
+//! Exit codes: 0 verified, 1 not verified (the reason is printed), 2 could not verify
+//! (unreadable input, bad flags).
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use provenance::digest::Sha256Digest;
+use provenance::keys::VerifyingKey;
+use provenance::verify::{verify_evidence, Expectations};
+
+use crate::exit::Exit;
+
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// The job's evidence bundle.
+    pub evidence: PathBuf,
+    /// The signer's public key (PEM).
+    #[arg(long, value_name = "PUB")]
+    pub key: PathBuf,
+    /// The repository the source must come from (`owner/repo` or its URL).
+    #[arg(long, value_name = "R")]
+    pub source_repo: Option<String>,
+    /// The ref the source must come from (`refs/heads/main`, or `main`).
+    #[arg(long, value_name = "REF")]
+    pub source_ref: Option<String>,
+    /// The builder id the provenance must state.
+    #[arg(long, value_name = "ID")]
+    pub builder_id: Option<String>,
+    /// A file that must be one of the provenance's subjects (by SHA-256), repeatable.
+    #[arg(long = "artifact", value_name = "FILE", num_args = 1..)]
+    pub artifacts: Vec<PathBuf>,
+}
+
+pub fn run(args: VerifyArgs) -> Result<Exit> {
+    let could_not = |what: String| {
+        eprintln!("could not verify: {what}");
+        Ok(Exit::CouldNotEvaluate)
+    };
+    let key = match VerifyingKey::read(&args.key) {
+        Ok(k) => k,
+        Err(e) => return could_not(format!("--key {}: {e}", args.key.display())),
+    };
+    let tar = match std::fs::read(&args.evidence) {
+        Ok(b) => b,
+        Err(e) => return could_not(format!("{}: {e}", args.evidence.display())),
+    };
+    let mut artifacts = Vec::new();
+    for path in &args.artifacts {
+        match Sha256Digest::of_file(path) {
+            Ok(d) => artifacts.push((path.display().to_string(), d)),
+            Err(e) => return could_not(format!("--artifact {}: {e}", path.display())),
+        }
+    }
+    let expect = Expectations {
+        source_repo: args.source_repo.clone(),
+        source_ref: args.source_ref.clone(),
+        builder_id: args.builder_id.clone(),
+        artifacts,
+    };
+    match verify_evidence(&tar, &key, &expect) {
+        Ok(v) => {
+            let p = &v.provenance.predicate;
+            let w = &p.build_definition.external_parameters.workflow;
+            println!(
+                "verified: job {} of {} ({} @ {}), {} subject(s), {} members, {} audit records in a tree of {}",
+                v.manifest.predicate.job,
+                w.path,
+                w.repository,
+                w.git_ref,
+                v.provenance.subject.len(),
+                v.members.len(),
+                v.records.len(),
+                v.checkpoint.tree_size
+            );
+            for (path, subject) in &v.artifacts {
+                println!("  artifact {path} = subject {subject}");
+            }
+            for (kind, why) in &v.manifest.predicate.absent {
+                println!("  absent: {kind}: {why}");
+            }
+            Ok(Exit::Ok)
+        }
+        Err(reason) => {
+            println!("not verified: {reason}");
+            Ok(Exit::Denied)
+        }
+    }
+}
