@@ -10,6 +10,7 @@ mod actions;
 mod cli;
 mod commands;
 mod engine;
+mod github;
 mod exit;
 
 fn main() -> std::process::ExitCode {
