@@ -31,6 +31,12 @@ pub enum Command {
     Exec(commands::exec::ExecArgs),
     /// The action store: pull, import, list and resolve actions pinned to a commit.
     Actions(commands::actions::ActionsArgs),
+    /// Register this runner with GitHub (or write a --jitconfig), as GitHub's config.sh does.
+    Register(commands::register::RegisterArgs),
+    /// Deregister this runner from GitHub and delete its local identity.
+    Remove(commands::register::RemoveArgs),
+    /// Run as GitHub's self-hosted runner: take jobs, run them in the sandbox, report back.
+    Run(commands::run::RunArgs),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -40,6 +46,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Expr(args) => commands::expr::run(args),
         Command::Exec(args) => commands::exec::run(args),
         Command::Actions(args) => commands::actions::run(args),
+        Command::Register(args) => commands::register::register(args),
+        Command::Remove(args) => commands::register::remove(args),
+        Command::Run(args) => commands::run::run(args),
     };
     match result {
         Ok(exit) => exit.into(),

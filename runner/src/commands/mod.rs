@@ -5,3 +5,5 @@ pub mod exec;
 pub mod expr;
 pub mod lint;
 pub mod parse;
+pub mod register;
+pub mod run;

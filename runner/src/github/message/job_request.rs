@@ -18,9 +18,6 @@ use super::token::Token;
 
 /// The message type of a job request carried whole (the pool flow).
 pub const PIPELINE_JOB_REQUEST: &str = "PipelineAgentJobRequest";
-/// The message type of a reference to a job that is acquired from the run service (the broker
-/// flow).
-pub const RUNNER_JOB_REQUEST: &str = "RunnerJobRequest";
 /// The name of the endpoint that says where the job reports and with which token.
 pub const SYSTEM_CONNECTION: &str = "SystemVssConnection";
 

@@ -125,11 +125,6 @@ impl<'a> Node<'a> {
         }
     }
 
-    /// The path of this node, rendered.
-    pub fn path(&self) -> String {
-        self.path.render()
-    }
-
     /// How many levels below the document's root this node is.
     pub fn depth(&self) -> usize {
         self.path.depth()
@@ -156,10 +151,6 @@ impl<'a> Node<'a> {
 
     pub fn as_array(&self) -> Result<&'a Vec<Json>, DecodeError> {
         self.value.as_array().ok_or_else(|| self.wrong("an array"))
-    }
-
-    pub fn as_str(&self) -> Result<&'a str, DecodeError> {
-        self.value.as_str().ok_or_else(|| self.wrong("a string"))
     }
 
     pub fn as_bool(&self) -> Result<bool, DecodeError> {

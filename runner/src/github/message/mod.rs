@@ -17,5 +17,4 @@ pub mod token;
 mod tests;
 
 pub use job_request::JobRequest;
-pub use json::DecodeErrorKind;
 pub use to_job::{to_job_description, DecodedJob};

@@ -6,6 +6,7 @@ use serde_json::{json, Value as Json};
 
 use actions_compat::workflow::{OrExpr, StepKind, UsesRef};
 
+use super::json::DecodeErrorKind;
 use super::*;
 
 const MATRIX_JOB: &str = include_str!("../../../tests/fixtures/github/job_request_matrix.json");
