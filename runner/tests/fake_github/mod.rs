@@ -169,12 +169,17 @@ async fn handle(shared: Shared, req: Request<Incoming>) -> Response<Full<Bytes>>
     let text = String::from_utf8_lossy(&body).into_owned();
     let json: Json = serde_json::from_str(&text).unwrap_or(Json::Null);
 
+    // A token is checked when the request arrives, as a service does.
+    let valid_at_arrival = {
+        let s = shared.lock().unwrap_or_else(|e| e.into_inner());
+        runner_token_valid(&s, &token)
+    };
     // The long poll waits a little for a message, outside the lock.
-    if path == "/broker/message" {
+    if path == "/broker/message" && valid_at_arrival {
         for _ in 0..20 {
             let ready = {
                 let s = shared.lock().unwrap_or_else(|e| e.into_inner());
-                !s.messages.is_empty() || s.storm > 0 || !runner_token_valid(&s, &token)
+                !s.messages.is_empty() || s.storm > 0
             };
             if ready {
                 break;
@@ -191,7 +196,7 @@ async fn handle(shared: Shared, req: Request<Incoming>) -> Response<Full<Bytes>>
         s.storm_served += 1;
         return answer(StatusCode::SERVICE_UNAVAILABLE, json!({"message": "storm"}));
     }
-    if path.starts_with("/broker/") && !runner_token_valid(&s, &token) {
+    if path.starts_with("/broker/") && !valid_at_arrival {
         s.unauthorized += 1;
         return answer(StatusCode::UNAUTHORIZED, Json::Null);
     }
