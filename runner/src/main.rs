@@ -10,8 +10,8 @@ mod actions;
 mod cli;
 mod commands;
 mod engine;
-mod github;
 mod exit;
+mod github;
 
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();

@@ -58,7 +58,18 @@ async fn register(fake: &FakeGithub, dir: &Path) {
     let out = output(
         hrun(
             dir,
-            &["register", "--url", &fake.url(), "--token", "REGTOKEN", "--name", "r1", "--labels", "gpu,fast", "--ephemeral"],
+            &[
+                "register",
+                "--url",
+                &fake.url(),
+                "--token",
+                "REGTOKEN",
+                "--name",
+                "r1",
+                "--labels",
+                "gpu,fast",
+                "--ephemeral",
+            ],
         ),
         Duration::from_secs(120),
     )
@@ -69,7 +80,14 @@ async fn register(fake: &FakeGithub, dir: &Path) {
 /// Whether the namespace sandbox runs here; otherwise the job runs with `--sandbox none`.
 fn sandbox() -> &'static str {
     let probe = Command::new("unshare")
-        .args(["--user", "--map-root-user", "--mount", "--pid", "--fork", "true"])
+        .args([
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "--pid",
+            "--fork",
+            "true",
+        ])
         .output();
     match probe {
         Ok(o) if o.status.success() => "namespace",
@@ -84,7 +102,16 @@ async fn run(dir: &Path, sandbox: &str) -> Output {
     output(
         hrun(
             dir,
-            &["run", "--ephemeral", "--sandbox", sandbox, "--renew-interval", "0.5", "--retry-base", "0.05"],
+            &[
+                "run",
+                "--ephemeral",
+                "--sandbox",
+                sandbox,
+                "--renew-interval",
+                "0.5",
+                "--retry-base",
+                "0.05",
+            ],
         ),
         Duration::from_secs(240),
     )
@@ -115,7 +142,10 @@ async fn registers_then_runs_a_matrix_job_with_a_local_action_and_reports_it() {
         assert_eq!(mode, 0o600, "{name}");
     }
     let registered = fake.with(|s| s.registered.clone()).expect("registered");
-    assert!(registered["public_key"].as_str().unwrap_or_default().starts_with("<RSAKeyValue><Modulus>"));
+    assert!(registered["public_key"]
+        .as_str()
+        .unwrap_or_default()
+        .starts_with("<RSAKeyValue><Modulus>"));
     assert!(registered["labels"].to_string().contains("gpu"));
     assert_eq!(registered["ephemeral"], json!(true));
 
@@ -123,7 +153,14 @@ async fn registers_then_runs_a_matrix_job_with_a_local_action_and_reports_it() {
     let out = run(dir.path(), sandbox()).await;
     assert!(out.status.success(), "{}", text(&out));
     let (completions, acknowledged, blobs, updates, metadata, renewals) = fake.with(|s| {
-        (s.completions.clone(), s.acknowledged.clone(), s.blobs.clone(), s.step_updates.clone(), s.log_metadata.clone(), s.renewals)
+        (
+            s.completions.clone(),
+            s.acknowledged.clone(),
+            s.blobs.clone(),
+            s.step_updates.clone(),
+            s.log_metadata.clone(),
+            s.renewals,
+        )
     });
     assert_eq!(acknowledged, vec!["req-1".to_owned()]);
     assert!(renewals >= 1);
@@ -136,21 +173,41 @@ async fn registers_then_runs_a_matrix_job_with_a_local_action_and_reports_it() {
     assert_eq!(c["outputs"]["greeting"]["value"], "hello linux-2");
     let steps = c["stepResults"].as_array().expect("step results");
     assert_eq!(steps.len(), 4);
-    assert!(steps.iter().all(|s| s["conclusion"] == "succeeded"), "{steps:#?}");
-    assert_eq!(steps[0]["external_id"], "11111111-0000-4000-8000-000000000001");
+    assert!(
+        steps.iter().all(|s| s["conclusion"] == "succeeded"),
+        "{steps:#?}"
+    );
+    assert_eq!(
+        steps[0]["external_id"],
+        "11111111-0000-4000-8000-000000000001"
+    );
     assert_eq!(steps[0]["name"], "Describe linux");
 
     let blob = |name: &str| {
-        blobs.iter().find(|(n, _)| n.starts_with(name)).map(|(_, t)| t.clone()).unwrap_or_default()
+        blobs
+            .iter()
+            .find(|(n, _)| n.starts_with(name))
+            .map(|(_, t)| t.clone())
+            .unwrap_or_default()
     };
-    assert!(blob("11111111-0000-4000-8000-000000000001").contains("vars=hello"), "{blobs:#?}");
+    assert!(
+        blob("11111111-0000-4000-8000-000000000001").contains("vars=hello"),
+        "{blobs:#?}"
+    );
     let secret_log = blob("11111111-0000-4000-8000-000000000004");
     assert!(secret_log.contains("secret is ***"), "{secret_log}");
     assert!(blobs.iter().all(|(_, t)| !t.contains("s3cr3t-value-9182")));
     assert!(blob("job").contains("##[group]Greet"));
     assert_eq!(metadata.len(), 5, "4 step logs and the job log");
     let last = updates.last().expect("step updates");
-    assert!(last["steps"].as_array().expect("steps").iter().all(|s| s["status"] == 6 && s["conclusion"] == 2), "{last:#}");
+    assert!(
+        last["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .all(|s| s["status"] == 6 && s["conclusion"] == 2),
+        "{last:#}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -164,7 +221,10 @@ async fn a_job_cancelled_by_github_is_reported_cancelled() {
     let started = std::time::Instant::now();
     let out = run(dir.path(), "none").await;
     assert!(out.status.success(), "{}", text(&out));
-    assert!(started.elapsed() < Duration::from_secs(50), "the step was not stopped");
+    assert!(
+        started.elapsed() < Duration::from_secs(50),
+        "the step was not stopped"
+    );
     let c = fake.with(|s| s.completions.clone());
     assert_eq!(c.len(), 1, "{}", text(&out));
     assert_eq!(c[0]["conclusion"], "canceled", "{:#}", c[0]);
@@ -181,7 +241,14 @@ async fn a_runner_token_that_expires_mid_job_is_fetched_again() {
     fake.queue_job();
     let out = run(dir.path(), "none").await;
     assert!(out.status.success(), "{}", text(&out));
-    let (c, tokens, refused, busy) = fake.with(|s| (s.completions.clone(), s.token_requests, s.unauthorized, s.polls_busy));
+    let (c, tokens, refused, busy) = fake.with(|s| {
+        (
+            s.completions.clone(),
+            s.token_requests,
+            s.unauthorized,
+            s.polls_busy,
+        )
+    });
     assert_eq!(c.len(), 1);
     assert_eq!(c[0]["conclusion"], "succeeded");
     assert!(tokens >= 3, "only {tokens} tokens were fetched");
@@ -242,9 +309,18 @@ async fn an_unpinned_action_is_refused_by_the_policy_gate_with_its_message() {
     let (c, blobs) = fake.with(|s| (s.completions.clone(), s.blobs.clone()));
     assert_eq!(c.len(), 1);
     assert_eq!(c[0]["conclusion"], "failed");
-    let message = c[0]["annotations"][0]["message"].as_str().unwrap_or_default().to_owned();
-    assert!(message.contains("unpinned-uses") && message.contains("actions/checkout@v4"), "{message}");
-    assert!(blobs.iter().all(|(_, t)| !t.contains("should-not-run")), "a step ran");
+    let message = c[0]["annotations"][0]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        message.contains("unpinned-uses") && message.contains("actions/checkout@v4"),
+        "{message}"
+    );
+    assert!(
+        blobs.iter().all(|(_, t)| !t.contains("should-not-run")),
+        "a step ran"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -252,7 +328,11 @@ async fn remove_deregisters_and_deletes_the_identity() {
     let fake = FakeGithub::start(MATRIX_JOB.to_owned()).await;
     let dir = tempfile::tempdir().expect("tmp");
     register(&fake, dir.path()).await;
-    let out = output(hrun(dir.path(), &["remove", "--token", "REMOVETOKEN"]), Duration::from_secs(60)).await;
+    let out = output(
+        hrun(dir.path(), &["remove", "--token", "REMOVETOKEN"]),
+        Duration::from_secs(60),
+    )
+    .await;
     assert!(out.status.success(), "{}", text(&out));
     assert!(fake.with(|s| s.removed));
     assert!(!dir.path().join(".runner").exists());

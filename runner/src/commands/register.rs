@@ -198,7 +198,10 @@ pub fn remove(args: RemoveArgs) -> Result<Exit> {
         let token = rt.block_on(args.token.token(&github, "remove"))?;
         rt.block_on(registration::remove(&http, &id.settings, &token))
             .context("GitHub did not remove the runner")?;
-        println!("hrun: runner `{}` removed from GitHub", id.settings.agent_name);
+        println!(
+            "hrun: runner `{}` removed from GitHub",
+            id.settings.agent_name
+        );
     }
     identity::remove(&dir)?;
     println!("hrun: local identity removed from {}", dir.display());

@@ -133,7 +133,9 @@ impl BrokerClient {
                 Ok(a) => return Ok(a),
             }
         }
-        Err(BrokerError::Answer("refused the runner's token twice".into()))
+        Err(BrokerError::Answer(
+            "refused the runner's token twice".into(),
+        ))
     }
 
     /// Opens a session; returns its id.
@@ -154,7 +156,12 @@ impl BrokerClient {
             "useFipsEncryption": false,
         });
         let answer = self
-            .call(&self.http, Method::POST, &join(&self.base, "session"), Body::Json(body))
+            .call(
+                &self.http,
+                Method::POST,
+                &join(&self.base, "session"),
+                Body::Json(body),
+            )
             .await?;
         let session: Json = answer
             .json()
@@ -168,9 +175,14 @@ impl BrokerClient {
 
     /// Closes the session.
     pub async fn delete_session(&self) -> Result<(), BrokerError> {
-        self.call(&self.http, Method::DELETE, &join(&self.base, "session"), Body::Empty)
-            .await
-            .map(|_| ())
+        self.call(
+            &self.http,
+            Method::DELETE,
+            &join(&self.base, "session"),
+            Body::Empty,
+        )
+        .await
+        .map(|_| ())
     }
 
     fn query(&self, session_id: &str, status: RunnerStatus) -> String {
@@ -189,10 +201,15 @@ impl BrokerClient {
         session_id: &str,
         status: RunnerStatus,
     ) -> Result<Option<BrokerMessage>, BrokerError> {
-        let url = format!("{}?{}", join(&self.base, "message"), self.query(session_id, status));
+        let url = format!(
+            "{}?{}",
+            join(&self.base, "message"),
+            self.query(session_id, status)
+        );
         let http = self.http.with_timeout(POLL_TIMEOUT);
         let answer = self.call(&http, Method::GET, &url, Body::Empty).await?;
-        if answer.status == StatusCode::NO_CONTENT || answer.body.iter().all(u8::is_ascii_whitespace)
+        if answer.status == StatusCode::NO_CONTENT
+            || answer.body.iter().all(u8::is_ascii_whitespace)
         {
             return Ok(None);
         }
@@ -268,7 +285,8 @@ mod tests {
             method: Method::GET,
             url: "u".into(),
             status: StatusCode::NOT_FOUND,
-            body: r#"{"source":"actions-broker-listener","errorKind":"RunnerSessionInvalid"}"#.into(),
+            body: r#"{"source":"actions-broker-listener","errorKind":"RunnerSessionInvalid"}"#
+                .into(),
         };
         assert!(matches!(broker_error(e), BrokerError::SessionGone));
     }

@@ -94,7 +94,7 @@ pub enum Auth {
     /// `Authorization: Bearer <token>`.
     Bearer(String),
     /// `Authorization: RemoteAuth <token>`: a registration or removal token.
-    RemoteAuth(String),
+    Registration(String),
 }
 
 impl std::fmt::Debug for Auth {
@@ -102,7 +102,7 @@ impl std::fmt::Debug for Auth {
         f.write_str(match self {
             Auth::None => "Auth::None",
             Auth::Bearer(_) => "Auth::Bearer(***)",
-            Auth::RemoteAuth(_) => "Auth::RemoteAuth(***)",
+            Auth::Registration(_) => "Auth::Registration(***)",
         })
     }
 }
@@ -207,8 +207,10 @@ impl HttpClient {
             .header(header::ACCEPT, "application/json");
         match auth {
             Auth::None => {}
-            Auth::Bearer(t) => builder = builder.header(header::AUTHORIZATION, format!("Bearer {t}")),
-            Auth::RemoteAuth(t) => {
+            Auth::Bearer(t) => {
+                builder = builder.header(header::AUTHORIZATION, format!("Bearer {t}"))
+            }
+            Auth::Registration(t) => {
                 builder = builder.header(header::AUTHORIZATION, format!("RemoteAuth {t}"))
             }
         }

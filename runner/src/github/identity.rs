@@ -285,10 +285,7 @@ impl Identity {
             dp: key.dp().map(b).unwrap_or_default(),
             dq: key.dq().map(b).unwrap_or_default(),
             exponent: b(key.e()),
-            inverse_q: key
-                .crt_coefficient()
-                .map(|c| b(&c))
-                .unwrap_or_default(),
+            inverse_q: key.crt_coefficient().map(|c| b(&c)).unwrap_or_default(),
             modulus: b(key.n()),
             p: b(&p),
             q: b(&q),
@@ -309,8 +306,8 @@ pub fn write_jit_config(dir: &Path, blob: &str) -> Result<Vec<String>, IdentityE
     let decoded = B64
         .decode(blob.trim())
         .map_err(|e| invalid(here, format!("not base64: {e}")))?;
-    let files: serde_json::Map<String, Json> =
-        serde_json::from_slice(&decoded).map_err(|e| invalid(here, format!("not a JSON map: {e}")))?;
+    let files: serde_json::Map<String, Json> = serde_json::from_slice(&decoded)
+        .map_err(|e| invalid(here, format!("not a JSON map: {e}")))?;
     let mut decoded_files = Vec::new();
     for (name, value) in &files {
         if ![SETTINGS_FILE, CREDENTIALS_FILE, KEY_FILE].contains(&name.as_str()) {

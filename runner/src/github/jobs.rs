@@ -33,7 +33,9 @@ use super::message::{to_job_description, DecodedJob, JobRequest};
 use super::results::{
     ResultsClient, StepState, STATUS_COMPLETED, STATUS_IN_PROGRESS, STATUS_PENDING,
 };
-use super::run_service::{AnnotationRecord, Completion, RunServiceClient, RunServiceError, StepResultRecord};
+use super::run_service::{
+    AnnotationRecord, Completion, RunServiceClient, RunServiceError, StepResultRecord,
+};
 use super::worker::{run_decoded, EngineOptions};
 use crate::engine::execute::RunCancel;
 use crate::engine::result::{Conclusion, StepResult};
@@ -83,7 +85,8 @@ fn pending_path(dir: &Path, job_id: &str) -> PathBuf {
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
         .collect();
-    dir.join(super::identity::PENDING_DIR).join(format!("{safe}.json"))
+    dir.join(super::identity::PENDING_DIR)
+        .join(format!("{safe}.json"))
 }
 
 /// Runs the job of a message (the JSON `acquirejob` answered, or a message's body).
@@ -167,7 +170,9 @@ pub async fn run_job_message(ctx: &JobContext, message: &str, cancel: RunCancel)
     match to_job_description(&request) {
         Err(e) => {
             tracing::error!(error = %e, "the job cannot run");
-            completion.annotations.push(failure(format!("hrun cannot run this job: {e}")));
+            completion
+                .annotations
+                .push(failure(format!("hrun cannot run this job: {e}")));
         }
         Ok(job) => match policy_gate(&job, &ctx.policy) {
             Some(denied) => {
@@ -297,7 +302,11 @@ async fn run_and_report(
                 external_id: guid.clone(),
                 number: i as u32 + 1,
                 name: name.clone(),
-                status: if i == 0 { STATUS_IN_PROGRESS } else { STATUS_PENDING },
+                status: if i == 0 {
+                    STATUS_IN_PROGRESS
+                } else {
+                    STATUS_PENDING
+                },
                 conclusion: 0,
                 started_at: (i == 0).then(|| started.clone()),
                 completed_at: None,
@@ -310,7 +319,9 @@ async fn run_and_report(
     let run = match run_decoded(job, &ctx.engine, cancel).await {
         Ok(run) => run,
         Err(e) => {
-            completion.annotations.push(failure(format!("hrun could not start the job: {e}")));
+            completion
+                .annotations
+                .push(failure(format!("hrun could not start the job: {e}")));
             return;
         }
     };
@@ -350,7 +361,10 @@ async fn run_and_report(
         let result = ended.result.steps.iter().find(|s| &s.id == name);
         let (conclusion, code) = result.map_or(("skipped", 7), |s| result_code(s.conclusion));
         let display = result.map_or_else(|| name.clone(), |s| s.name.clone());
-        let log = logs.iter().find(|(id, _)| id == name).map(|(_, l)| l.as_str());
+        let log = logs
+            .iter()
+            .find(|(id, _)| id == name)
+            .map(|(_, l)| l.as_str());
         completion.step_results.push(StepResultRecord {
             external_id: guid.clone(),
             number: i as u32 + 1,
@@ -418,7 +432,9 @@ pub fn split_log(log: &str, steps: &[StepResult]) -> Vec<(String, String)> {
 /// A log line without a leading timestamp, if it has one.
 fn strip_time(line: &str) -> &str {
     match line.split_once(' ') {
-        Some((first, rest)) if first.len() > 20 && first.ends_with('Z') && first.contains('T') => rest,
+        Some((first, rest)) if first.len() > 20 && first.ends_with('Z') && first.contains('T') => {
+            rest
+        }
         _ => line,
     }
 }
@@ -436,7 +452,10 @@ async fn complete(
         job_token,
     };
     if let Err(e) = ensure_dir(&ctx.dir.join(super::identity::PENDING_DIR)).and_then(|()| {
-        write_private(&path, &serde_json::to_vec_pretty(&pending).unwrap_or_default())
+        write_private(
+            &path,
+            &serde_json::to_vec_pretty(&pending).unwrap_or_default(),
+        )
     }) {
         tracing::error!(error = %e, "cannot keep the completion on disk; sending it anyway");
     }
@@ -451,7 +470,10 @@ async fn send_pending(
 ) -> JobOutcome {
     let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(60));
     loop {
-        match client.complete_job(&pending.job_token, &pending.completion).await {
+        match client
+            .complete_job(&pending.job_token, &pending.completion)
+            .await
+        {
             Ok(()) => {
                 let _ = std::fs::remove_file(path);
                 tracing::info!(conclusion = %pending.completion.conclusion, job_id = %pending.completion.job_id, "job completed");
@@ -526,7 +548,10 @@ mod tests {
     #[test]
     fn the_log_is_cut_at_each_steps_header() {
         let log = "##[section]Run job build\n##[group]Run a\n##[endgroup]\nout a\n##[group]nested\n##[endgroup]\nSkipping step: b\n##[group]Run c\nout c\n##[section]Job success\n";
-        let parts = split_log(log, &[step("a", "Run a"), step("b", "b"), step("c", "Run c")]);
+        let parts = split_log(
+            log,
+            &[step("a", "Run a"), step("b", "b"), step("c", "Run c")],
+        );
         assert_eq!(parts.len(), 3);
         assert!(parts[0].1.contains("out a") && parts[0].1.contains("nested"));
         assert_eq!(parts[1].1, "Skipping step: b\n");
@@ -541,7 +566,10 @@ mod tests {
         };
         let job = to_job_description(&JobRequest::decode(&doc("v4")).unwrap()).unwrap();
         let denied = policy_gate(&job, &Policy::default()).unwrap();
-        assert!(denied.contains("unpinned-uses") && denied.contains("actions/checkout@v4"), "{denied}");
+        assert!(
+            denied.contains("unpinned-uses") && denied.contains("actions/checkout@v4"),
+            "{denied}"
+        );
         let sha = "0123456789abcdef0123456789abcdef01234567";
         let job = to_job_description(&JobRequest::decode(&doc(sha)).unwrap()).unwrap();
         assert_eq!(policy_gate(&job, &Policy::default()), None);

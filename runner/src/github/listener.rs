@@ -74,11 +74,17 @@ pub async fn listen(
         identity.credentials.data.authorization_url.clone(),
         identity.key.clone(),
     ));
-    let broker = BrokerClient::new(ctx.http.clone(), settings.server_url_v2.clone(), Arc::clone(&tokens));
+    let broker = BrokerClient::new(
+        ctx.http.clone(),
+        settings.server_url_v2.clone(),
+        Arc::clone(&tokens),
+    );
     send_leftovers(&ctx).await;
 
-    let mut sigterm = signal(SignalKind::terminate()).map_err(|e| ListenError::Unsupported(e.to_string()))?;
-    let mut sigint = signal(SignalKind::interrupt()).map_err(|e| ListenError::Unsupported(e.to_string()))?;
+    let mut sigterm =
+        signal(SignalKind::terminate()).map_err(|e| ListenError::Unsupported(e.to_string()))?;
+    let mut sigint =
+        signal(SignalKind::interrupt()).map_err(|e| ListenError::Unsupported(e.to_string()))?;
     let ephemeral = options.ephemeral || settings.ephemeral;
     let mut backoff = Backoff::new(options.retry_base, Duration::from_secs(60));
     let mut session: Option<String> = None;
@@ -211,7 +217,10 @@ async fn handle_message(
             }
         };
         if reference.should_acknowledge {
-            if let Err(e) = broker.acknowledge(session_id, &reference.runner_request_id).await {
+            if let Err(e) = broker
+                .acknowledge(session_id, &reference.runner_request_id)
+                .await
+            {
                 tracing::warn!(error = %e, "acknowledging the job request failed (best effort)");
             }
         }
@@ -239,7 +248,11 @@ async fn handle_message(
         let body: Json = serde_json::from_str(&message.body).unwrap_or(Json::Null);
         let job_id = body["jobId"].as_str().unwrap_or_default();
         match running.as_ref() {
-            Some(r) if r.job_id.as_deref().is_some_and(|j| j.eq_ignore_ascii_case(job_id)) => {
+            Some(r)
+                if r.job_id
+                    .as_deref()
+                    .is_some_and(|j| j.eq_ignore_ascii_case(job_id)) =>
+            {
                 tracing::info!(job_id, "GitHub cancelled the job");
                 r.cancel.first.cancel();
             }
@@ -250,7 +263,10 @@ async fn handle_message(
     } else if kind.eq_ignore_ascii_case("BrokerMigration") {
         tracing::warn!("BrokerMigration came over the broker; ignored");
     } else {
-        tracing::warn!(message_type = kind, "message type not supported yet; ignored");
+        tracing::warn!(
+            message_type = kind,
+            "message type not supported yet; ignored"
+        );
     }
 }
 
@@ -272,11 +288,20 @@ async fn acquire(
             }
         };
         match client
-            .acquire_job(&reference.run_service_url, &token, &reference.runner_request_id, &reference.billing_owner_id)
+            .acquire_job(
+                &reference.run_service_url,
+                &token,
+                &reference.runner_request_id,
+                &reference.billing_owner_id,
+            )
             .await
         {
             Ok(answer) => return Some(String::from_utf8_lossy(&answer.body).into_owned()),
-            Err(e @ (RunServiceError::NotFound(_) | RunServiceError::Conflict(_) | RunServiceError::Unprocessable(_))) => {
+            Err(
+                e @ (RunServiceError::NotFound(_)
+                | RunServiceError::Conflict(_)
+                | RunServiceError::Unprocessable(_)),
+            ) => {
                 tracing::info!(error = %e, "skipping the job");
                 return None;
             }

@@ -20,7 +20,9 @@ use serde::Deserialize;
 use serde_json::{json, Value as Json};
 
 use super::http::{join, percent_encode, Auth, Body, HttpClient, HttpError};
-use super::identity::{public_key_json, public_key_xml, CredentialData, Credentials, RunnerSettings};
+use super::identity::{
+    public_key_json, public_key_xml, CredentialData, Credentials, RunnerSettings,
+};
 use super::RUNNER_VERSION;
 
 /// Why registration failed.
@@ -127,7 +129,7 @@ pub async fn tenant_credential(
         .json(
             Method::POST,
             &url,
-            &Auth::RemoteAuth(token.to_owned()),
+            &Auth::Registration(token.to_owned()),
             Body::Json(json!({"url": github.url, "runner_event": event})),
         )
         .await?)
@@ -204,7 +206,11 @@ fn pick_group<'a>(
     match name {
         Some(n) => candidates
             .into_iter()
-            .find(|g| g["name"].as_str().is_some_and(|s| s.eq_ignore_ascii_case(n)))
+            .find(|g| {
+                g["name"]
+                    .as_str()
+                    .is_some_and(|s| s.eq_ignore_ascii_case(n))
+            })
             .ok_or_else(|| RegistrationError::NoGroup(n.to_owned())),
         None => candidates
             .iter()
@@ -222,11 +228,19 @@ async fn register_runner_admin(
     key: &RsaPrivateKey,
     settings: &mut RunnerSettings,
 ) -> Result<Credentials, RegistrationError> {
-    let auth = Auth::RemoteAuth(req.token.clone());
+    let auth = Auth::Registration(req.token.clone());
     let groups: Json = http
-        .json(Method::GET, &github.entity_url("runner-groups"), &auth, Body::Empty)
+        .json(
+            Method::GET,
+            &github.entity_url("runner-groups"),
+            &auth,
+            Body::Empty,
+        )
         .await?;
-    let list = groups["runner_groups"].as_array().cloned().unwrap_or_default();
+    let list = groups["runner_groups"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let group = pick_group(&list, req.runner_group.as_deref(), "default", "is_hosted")?;
     let group_id = group["id"].as_u64().unwrap_or(1);
     settings.pool_id = group_id;
@@ -320,7 +334,10 @@ impl Routes {
     /// Reads the service's routes (`_apis/connectionData`); a service that does not list them
     /// gets the usual ones.
     pub async fn fetch(http: &HttpClient, base: &str, auth: &Auth) -> Result<Routes, HttpError> {
-        let url = join(base, "_apis/connectionData?connectOptions=1&lastChangeId=-1&lastChangeId64=-1");
+        let url = join(
+            base,
+            "_apis/connectionData?connectOptions=1&lastChangeId=-1&lastChangeId64=-1",
+        );
         let data: Json = http.json(Method::GET, &url, auth, Body::Empty).await?;
         let definitions = data["locationServiceData"]["serviceDefinitions"]
             .as_array()
@@ -329,7 +346,10 @@ impl Routes {
                     .filter_map(|d| {
                         Some((
                             d["identifier"].as_str()?.to_ascii_lowercase(),
-                            d["relativePath"].as_str()?.trim_start_matches('/').to_owned(),
+                            d["relativePath"]
+                                .as_str()?
+                                .trim_start_matches('/')
+                                .to_owned(),
                         ))
                     })
                     .collect()
@@ -385,7 +405,11 @@ async fn register_pipelines(
     let pools: Json = http
         .json(
             Method::GET,
-            &routes.url(location::POOLS, &[], "poolType=automation&api-version=5.1-preview.1"),
+            &routes.url(
+                location::POOLS,
+                &[],
+                "poolType=automation&api-version=5.1-preview.1",
+            ),
             &auth,
             Body::Empty,
         )
@@ -403,7 +427,10 @@ async fn register_pipelines(
             &routes.url(
                 location::AGENTS,
                 &pool_value,
-                &format!("agentName={}&api-version=6.0-preview.2", percent_encode(&req.name)),
+                &format!(
+                    "agentName={}&api-version=6.0-preview.2",
+                    percent_encode(&req.name)
+                ),
             ),
             &auth,
             Body::Empty,
@@ -451,9 +478,12 @@ async fn register_pipelines(
         .as_u64()
         .ok_or_else(|| answer_error(what, "no agent `id`"))?;
     let authorization = &answer["authorization"];
-    let client_id = authorization["clientId"]
-        .as_str()
-        .ok_or_else(|| answer_error(what, "no `authorization.clientId`: the server cannot give this runner OAuth credentials"))?;
+    let client_id = authorization["clientId"].as_str().ok_or_else(|| {
+        answer_error(
+            what,
+            "no `authorization.clientId`: the server cannot give this runner OAuth credentials",
+        )
+    })?;
     let auth_url = authorization["authorizationUrl"]
         .as_str()
         .ok_or_else(|| answer_error(what, "no `authorization.authorizationUrl`"))?;
@@ -469,8 +499,8 @@ async fn register_pipelines(
         settings.server_url_v2 = url.to_owned();
     }
     if let Some(v2) = property("UseV2Flow") {
-        settings.use_v2_flow =
-            v2.as_bool().unwrap_or(false) || v2.as_str().is_some_and(|s| s.eq_ignore_ascii_case("true"));
+        settings.use_v2_flow = v2.as_bool().unwrap_or(false)
+            || v2.as_str().is_some_and(|s| s.eq_ignore_ascii_case("true"));
     }
     Ok(Credentials {
         scheme: "OAuth".to_owned(),
@@ -495,7 +525,7 @@ pub async fn remove(
         http.send(
             Method::DELETE,
             &github.entity_url(&format!("runners/{}", settings.agent_id)),
-            &Auth::RemoteAuth(token.to_owned()),
+            &Auth::Registration(token.to_owned()),
             Body::Empty,
             &[],
         )
@@ -543,7 +573,10 @@ mod tests {
     fn routes_fill_templates_and_drop_missing_values() {
         let routes = Routes {
             base: "http://x/tenant/".into(),
-            definitions: vec![(location::AGENTS.0.to_owned(), "_apis/custom/{poolId}/a/{agentId}".to_owned())],
+            definitions: vec![(
+                location::AGENTS.0.to_owned(),
+                "_apis/custom/{poolId}/a/{agentId}".to_owned(),
+            )],
         };
         assert_eq!(
             routes.url(location::AGENTS, &[("poolId", "1".into())], "agentName=r"),
@@ -562,8 +595,14 @@ mod tests {
             json!({"id": 2, "name": "gpu", "default": false, "is_hosted": false}),
             json!({"id": 3, "name": "hosted", "is_hosted": true}),
         ];
-        assert_eq!(pick_group(&groups, None, "default", "is_hosted").unwrap()["id"], 1);
-        assert_eq!(pick_group(&groups, Some("GPU"), "default", "is_hosted").unwrap()["id"], 2);
+        assert_eq!(
+            pick_group(&groups, None, "default", "is_hosted").unwrap()["id"],
+            1
+        );
+        assert_eq!(
+            pick_group(&groups, Some("GPU"), "default", "is_hosted").unwrap()["id"],
+            2
+        );
         assert!(pick_group(&groups, Some("hosted"), "default", "is_hosted").is_err());
     }
 }

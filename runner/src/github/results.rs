@@ -141,7 +141,9 @@ impl ResultsClient {
         } else {
             ("GetJobLogsSignedBlobURL", "CreateJobLogsMetadata")
         };
-        let signed = self.post(&format!("{RECEIVER}{url_method}"), ids.clone()).await?;
+        let signed = self
+            .post(&format!("{RECEIVER}{url_method}"), ids.clone())
+            .await?;
         let url = signed["logs_url"]
             .as_str()
             .filter(|u| !u.is_empty())

@@ -81,7 +81,10 @@ pub async fn run_decoded(
     let source = work_root.join("source").join(&repo_name);
     std::fs::create_dir_all(&source)
         .map_err(|e| format!("cannot create {}: {e}", source.display()))?;
-    let result = run_in(job, options, cancel, &work_root, &source, sandbox, owner, identity, masker, store).await;
+    let result = run_in(
+        job, options, cancel, &work_root, &source, sandbox, owner, identity, masker, store,
+    )
+    .await;
     let _ = std::fs::remove_dir_all(&work_root);
     result
 }

@@ -60,7 +60,9 @@ pub struct FakeGithub {
 
 impl FakeGithub {
     pub async fn start(job: String) -> FakeGithub {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let state = Arc::new(Mutex::new(State {
             base: format!("http://{addr}"),
@@ -205,8 +207,10 @@ async fn handle(shared: Shared, req: Request<Incoming>) -> Response<Full<Bytes>>
             if !remote.starts_with("RemoteAuth ") {
                 return answer(StatusCode::UNAUTHORIZED, Json::Null);
             }
-            ok(json!({"url": format!("{base}/pipelines/"), "token": "tenant-token",
-                      "token_schema": "OAuthAccessToken", "use_v2_flow": true}))
+            ok(
+                json!({"url": format!("{base}/pipelines/"), "token": "tenant-token",
+                      "token_schema": "OAuthAccessToken", "use_v2_flow": true}),
+            )
         }
         ("GET", "/api/v3/repos/octo/hello/actions/runner-groups") => ok(json!({
             "total_count": 1,
@@ -264,7 +268,12 @@ async fn handle(shared: Shared, req: Request<Incoming>) -> Response<Full<Bytes>>
             }
         }
         ("POST", "/broker/acknowledge") => {
-            s.acknowledged.push(json["runnerRequestId"].as_str().unwrap_or_default().to_owned());
+            s.acknowledged.push(
+                json["runnerRequestId"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            );
             ok(Json::Null)
         }
         ("POST", "/run/acquirejob") => {
@@ -276,7 +285,10 @@ async fn handle(shared: Shared, req: Request<Incoming>) -> Response<Full<Bytes>>
                 .replace("__WS_SERVER__", &base.replace("http://", "ws://"))
                 .replace("__SERVER__", &base)
                 .replace("__JOB_TOKEN__", "job-token-1");
-            answer(StatusCode::OK, serde_json::from_str(&job).unwrap_or(Json::Null))
+            answer(
+                StatusCode::OK,
+                serde_json::from_str(&job).unwrap_or(Json::Null),
+            )
         }
         ("POST", "/run/renewjob") => {
             if token != "job-token-1" {
@@ -292,7 +304,10 @@ async fn handle(shared: Shared, req: Request<Incoming>) -> Response<Full<Bytes>>
             s.completion_attempts += 1;
             if s.completion_failures > 0 {
                 s.completion_failures -= 1;
-                return answer(StatusCode::INTERNAL_SERVER_ERROR, json!({"message": "try later"}));
+                return answer(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    json!({"message": "try later"}),
+                );
             }
             s.completions.push(json);
             ok(Json::Null)
@@ -302,7 +317,9 @@ async fn handle(shared: Shared, req: Request<Incoming>) -> Response<Full<Bytes>>
             ok(json!({"logs_url": format!("{base}/blob/{name}?sig=x"),
                       "blob_storage_type": "BLOB_STORAGE_TYPE_AZURE"}))
         }
-        ("POST", p) if p.starts_with("/results/twirp/results.services.receiver.Receiver/Create") => {
+        ("POST", p)
+            if p.starts_with("/results/twirp/results.services.receiver.Receiver/Create") =>
+        {
             s.log_metadata.push(json);
             ok(json!({"ok": true}))
         }
@@ -311,9 +328,13 @@ async fn handle(shared: Shared, req: Request<Incoming>) -> Response<Full<Bytes>>
             ok(json!({}))
         }
         ("PUT", p) if p.starts_with("/blob/") => {
-            s.blobs.push((p.trim_start_matches("/blob/").to_owned(), text));
+            s.blobs
+                .push((p.trim_start_matches("/blob/").to_owned(), text));
             answer(StatusCode::CREATED, Json::Null)
         }
-        _ => answer(StatusCode::NOT_FOUND, json!({"message": format!("no route {method} {path}")})),
+        _ => answer(
+            StatusCode::NOT_FOUND,
+            json!({"message": format!("no route {method} {path}")}),
+        ),
     }
 }

@@ -297,9 +297,7 @@ fn decode_step(node: Node<'_>) -> Result<MessageStep, DecodeError> {
     let text = |n: Node<'_>| n.as_text();
     if let Some(kind) = with_field(node, "type", text)? {
         if !kind.eq_ignore_ascii_case("action") && kind != "4" {
-            return Err(node.error(DecodeErrorKind::Unsupported(format!(
-                "step type `{kind}`"
-            ))));
+            return Err(node.error(DecodeErrorKind::Unsupported(format!("step type `{kind}`"))));
         }
     }
     Ok(MessageStep {
@@ -345,7 +343,8 @@ mod tests {
 
     #[test]
     fn a_missing_job_id_is_named() {
-        let err = JobRequest::decode(&json!({"messageType": "PipelineAgentJobRequest"})).unwrap_err();
+        let err =
+            JobRequest::decode(&json!({"messageType": "PipelineAgentJobRequest"})).unwrap_err();
         assert_eq!(err.to_string(), "$: required member `jobId` is missing");
     }
 

@@ -146,7 +146,9 @@ impl<'a> Node<'a> {
     }
 
     pub fn as_object(&self) -> Result<&'a serde_json::Map<String, Json>, DecodeError> {
-        self.value.as_object().ok_or_else(|| self.wrong("an object"))
+        self.value
+            .as_object()
+            .ok_or_else(|| self.wrong("an object"))
     }
 
     pub fn as_array(&self) -> Result<&'a Vec<Json>, DecodeError> {

@@ -67,12 +67,20 @@ fn script_steps_keep_their_expressions_for_the_engine() {
 #[test]
 fn a_self_repository_step_is_a_local_action() {
     let job = decoded();
-    let StepKind::Uses { uses, action, with, .. } = &job.description.steps[2].kind else {
+    let StepKind::Uses {
+        uses, action, with, ..
+    } = &job.description.steps[2].kind
+    else {
         panic!("uses step expected")
     };
     assert_eq!(uses.value, "./act");
     assert!(matches!(action, UsesRef::Local(_)));
-    assert!(with.as_ref().unwrap().as_literal().unwrap().contains_key("who"));
+    assert!(with
+        .as_ref()
+        .unwrap()
+        .as_literal()
+        .unwrap()
+        .contains_key("who"));
 }
 
 #[test]

@@ -69,7 +69,10 @@ pub fn to_job_description(req: &JobRequest) -> Result<DecodedJob, DecodeError> {
 
     let mut envs = Vec::new();
     for (i, token) in req.environment_variables.iter().enumerate() {
-        envs.push(templated_env(token, &format!("$.environmentVariables[{i}]"))?);
+        envs.push(templated_env(
+            token,
+            &format!("$.environmentVariables[{i}]"),
+        )?);
     }
     let (workflow_env, env) = match envs.len() {
         0 => (None, None),
@@ -146,11 +149,21 @@ pub fn to_job_description(req: &JobRequest) -> Result<DecodedJob, DecodeError> {
     };
     let key: String = job_id
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     Ok(DecodedJob {
         description: JobDescription {
-            key: if key.is_empty() { "job".to_owned() } else { key },
+            key: if key.is_empty() {
+                "job".to_owned()
+            } else {
+                key
+            },
             id: job_id,
             workflow_file: file,
             name: display,
@@ -194,7 +207,10 @@ fn convert_step(step: &MessageStep, index: usize, path: &str) -> Result<Step, De
         .unwrap_or_else(|| format!("__step_{index}"));
     let generated_id = id.starts_with("__");
     let name = match (&step.display_name_token, &step.display_name) {
-        (Some(token), _) => Some(templated_string(token, &format!("{path}.displayNameToken"))?),
+        (Some(token), _) => Some(templated_string(
+            token,
+            &format!("{path}.displayNameToken"),
+        )?),
         (None, Some(text)) if !text.is_empty() => Some(Templated::literal(text.clone(), 0, 0)),
         _ => None,
     };
@@ -224,10 +240,7 @@ fn convert_step(step: &MessageStep, index: usize, path: &str) -> Result<Step, De
                     .map(|(_, v)| v.clone())
             };
             let run = input("script").ok_or_else(|| {
-                error(
-                    format!("{path}.inputs"),
-                    DecodeErrorKind::Missing("script"),
-                )
+                error(format!("{path}.inputs"), DecodeErrorKind::Missing("script"))
             })?;
             StepKind::Run {
                 run,
@@ -397,7 +410,10 @@ fn literal_env(token: &Token, path: &str) -> Result<Env, DecodeError> {
                 DecodeErrorKind::Unsupported(format!("{} as a mapping key", key.kind_name())),
             ));
         };
-        env.insert(name.clone(), templated_string(value, &format!("{at}.Value"))?);
+        env.insert(
+            name.clone(),
+            templated_string(value, &format!("{at}.Value"))?,
+        );
     }
     Ok(env)
 }

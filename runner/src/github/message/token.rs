@@ -159,7 +159,8 @@ fn decode_pair(node: Node<'_>) -> Result<(Token, Token), DecodeError> {
             }))
         }
     }
-    let value = with_field(node, "value", Token::decode)?.unwrap_or(Token::Null(Position::default()));
+    let value =
+        with_field(node, "value", Token::decode)?.unwrap_or(Token::Null(Position::default()));
     Ok((key, value))
 }
 
@@ -230,7 +231,8 @@ mod tests {
 
     #[test]
     fn rejects_a_mapping_key_that_is_a_sequence() {
-        let err = decode(json!({"type": 2, "map": [{"Key": {"type": 1}, "Value": 1}]})).unwrap_err();
+        let err =
+            decode(json!({"type": 2, "map": [{"Key": {"type": 1}, "Value": 1}]})).unwrap_err();
         assert_eq!(err.path, "$.map[0]");
     }
 
