@@ -37,6 +37,12 @@ pub enum Command {
     Verify(commands::verify::VerifyArgs),
     /// The host's append-only audit log.
     Audit(commands::audit::AuditArgs),
+    /// Register this runner with GitHub (or write a --jitconfig), as GitHub's config.sh does.
+    Register(commands::register::RegisterArgs),
+    /// Deregister this runner from GitHub and delete its local identity.
+    Remove(commands::register::RemoveArgs),
+    /// Run as GitHub's self-hosted runner: take jobs, run them in the sandbox, report back.
+    Run(commands::run::RunArgs),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -49,6 +55,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Keys(args) => commands::keys::run(args),
         Command::Verify(args) => commands::verify::run(args),
         Command::Audit(args) => commands::audit::run(args),
+        Command::Register(args) => commands::register::register(args),
+        Command::Remove(args) => commands::register::remove(args),
+        Command::Run(args) => commands::run::run(args),
     };
     match result {
         Ok(exit) => exit.into(),

@@ -14,6 +14,7 @@ mod config;
 mod engine;
 mod evidence;
 mod exit;
+mod github;
 
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();

@@ -8,3 +8,5 @@ pub mod keys;
 pub mod lint;
 pub mod parse;
 pub mod verify;
+pub mod register;
+pub mod run;

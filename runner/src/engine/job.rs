@@ -1,7 +1,7 @@
 //! The one internal description of a job that the engine runs.
 //!
-//! A job of a local workflow file ([`JobDescription::from_workflow_job`]) and, later, a job
-//! message from GitHub both become a [`JobDescription`]: the job's steps and the values it
+//! A job of a local workflow file ([`JobDescription::from_workflow_job`]) and a job
+//! message from GitHub (`crate::github::message`) both become a [`JobDescription`]: the job's steps and the values it
 //! computes when it starts (name, env, defaults, outputs, timeout), still as written
 //! ([`Templated`]), and the contexts it is given from outside (`github`, `needs`, `matrix`,
 //! `strategy`, `inputs`, `vars`, `secrets`). Nothing here refers to a file on disk or to how the

@@ -38,7 +38,7 @@ pub mod shell;
 pub mod step;
 mod strategy;
 pub mod stream;
-mod workspace;
+pub mod workspace;
 
 use std::sync::{Arc, RwLock};
 

@@ -375,14 +375,14 @@ pub(super) fn hermetic_hostname() -> String {
     hermetic::SandboxConfig::new(Vec::<PathBuf>::new()).hostname
 }
 
-fn nix_is_root() -> bool {
+pub(crate) fn nix_is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
 }
 
 /// `PATH` for steps: the runner's, without the directories another identity cannot search
 /// when steps run as one (they would only hide programs found further on).
-fn base_path(other_identity: bool) -> String {
+pub(crate) fn base_path(other_identity: bool) -> String {
     let path = std::env::var("PATH")
         .unwrap_or_else(|_| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
     if !other_identity {

@@ -1,0 +1,339 @@
+//! End to end against a fake GitHub on loopback: `hrun register` then `hrun run --ephemeral`
+//! take a job from the broker, run it in the sandbox, and report it; faults on the way
+//! (a cancelled job, a token that expires mid-job, a storm of 5xx, a completion that first
+//! fails) and the policy gate through the protocol.
+
+mod fake_github;
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use fake_github::FakeGithub;
+use serde_json::{json, Value as Json};
+
+const MATRIX_JOB: &str = include_str!("fixtures/github/job_request_matrix.json");
+
+fn hrun(dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hrun"));
+    cmd.args(args)
+        .arg("--dir")
+        .arg(dir)
+        .env("HRUN_CACHE", dir.join("cache"))
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null());
+    cmd
+}
+
+async fn output(mut cmd: Command, limit: Duration) -> Output {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start hrun");
+    let pid = child.id();
+    let waiting = tokio::task::spawn_blocking(move || child.wait_with_output());
+    match tokio::time::timeout(limit, waiting).await {
+        Ok(Ok(Ok(out))) => out,
+        _ => {
+            // SAFETY: kill(2) on the pid of the child this test started.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            panic!("hrun did not finish within {limit:?}");
+        }
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+async fn register(fake: &FakeGithub, dir: &Path) {
+    let out = output(
+        hrun(
+            dir,
+            &[
+                "register",
+                "--url",
+                &fake.url(),
+                "--token",
+                "REGTOKEN",
+                "--name",
+                "r1",
+                "--labels",
+                "gpu,fast",
+                "--ephemeral",
+            ],
+        ),
+        Duration::from_secs(120),
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+/// Whether the namespace sandbox runs here; otherwise the job runs with `--sandbox none`.
+fn sandbox() -> &'static str {
+    let probe = Command::new("unshare")
+        .args([
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "--pid",
+            "--fork",
+            "true",
+        ])
+        .output();
+    match probe {
+        Ok(o) if o.status.success() => "namespace",
+        _ => {
+            eprintln!("note: the namespace sandbox is not available here; the job runs with --sandbox none");
+            "none"
+        }
+    }
+}
+
+async fn run(dir: &Path, sandbox: &str) -> Output {
+    output(
+        hrun(
+            dir,
+            &[
+                "run",
+                "--ephemeral",
+                "--sandbox",
+                sandbox,
+                "--renew-interval",
+                "0.5",
+                "--retry-base",
+                "0.05",
+            ],
+        ),
+        Duration::from_secs(240),
+    )
+    .await
+}
+
+fn with_steps(steps: Json) -> String {
+    let mut job: Json = serde_json::from_str(MATRIX_JOB).expect("fixture");
+    job["steps"] = steps;
+    job["jobOutputs"] = Json::Null;
+    job.to_string()
+}
+
+fn script_step(id: &str, script: &str) -> Json {
+    json!({"type": "action", "reference": {"type": "script"}, "contextName": id,
+           "displayNameToken": format!("Run {id}"), "condition": "success()",
+           "inputs": {"type": 2, "map": [{"Key": "script", "Value": script}]},
+           "id": format!("22222222-0000-4000-8000-{:012}", id.len()), "name": id})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registers_then_runs_a_matrix_job_with_a_local_action_and_reports_it() {
+    let fake = FakeGithub::start(MATRIX_JOB.to_owned()).await;
+    let dir = tempfile::tempdir().expect("tmp");
+    register(&fake, dir.path()).await;
+    for name in [".runner", ".credentials", ".credentials_rsaparams"] {
+        let mode = std::fs::metadata(dir.path().join(name)).expect(name).mode() & 0o777;
+        assert_eq!(mode, 0o600, "{name}");
+    }
+    let registered = fake.with(|s| s.registered.clone()).expect("registered");
+    assert!(registered["public_key"]
+        .as_str()
+        .unwrap_or_default()
+        .starts_with("<RSAKeyValue><Modulus>"));
+    assert!(registered["labels"].to_string().contains("gpu"));
+    assert_eq!(registered["ephemeral"], json!(true));
+
+    fake.queue_job();
+    let out = run(dir.path(), sandbox()).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let (completions, acknowledged, blobs, updates, metadata, renewals) = fake.with(|s| {
+        (
+            s.completions.clone(),
+            s.acknowledged.clone(),
+            s.blobs.clone(),
+            s.step_updates.clone(),
+            s.log_metadata.clone(),
+            s.renewals,
+        )
+    });
+    assert_eq!(acknowledged, vec!["req-1".to_owned()]);
+    assert!(renewals >= 1);
+    assert_eq!(completions.len(), 1, "{}", text(&out));
+    let c = &completions[0];
+    assert_eq!(c["conclusion"], "succeeded", "{c:#}\n{}", text(&out));
+    assert_eq!(c["planId"], "6b5a6c1e-0000-4000-8000-000000000001");
+    assert_eq!(c["jobId"], "a0b1c2d3-0000-4000-8000-000000000002");
+    assert_eq!(c["outputs"]["os"]["value"], "linux-2");
+    assert_eq!(c["outputs"]["greeting"]["value"], "hello linux-2");
+    let steps = c["stepResults"].as_array().expect("step results");
+    assert_eq!(steps.len(), 4);
+    assert!(
+        steps.iter().all(|s| s["conclusion"] == "succeeded"),
+        "{steps:#?}"
+    );
+    assert_eq!(
+        steps[0]["external_id"],
+        "11111111-0000-4000-8000-000000000001"
+    );
+    assert_eq!(steps[0]["name"], "Describe linux");
+
+    let blob = |name: &str| {
+        blobs
+            .iter()
+            .find(|(n, _)| n.starts_with(name))
+            .map(|(_, t)| t.clone())
+            .unwrap_or_default()
+    };
+    assert!(
+        blob("11111111-0000-4000-8000-000000000001").contains("vars=hello"),
+        "{blobs:#?}"
+    );
+    let secret_log = blob("11111111-0000-4000-8000-000000000004");
+    assert!(secret_log.contains("secret is ***"), "{secret_log}");
+    assert!(blobs.iter().all(|(_, t)| !t.contains("s3cr3t-value-9182")));
+    assert!(blob("job").contains("##[group]Greet"));
+    assert_eq!(metadata.len(), 5, "4 step logs and the job log");
+    let last = updates.last().expect("step updates");
+    assert!(
+        last["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .all(|s| s["status"] == 6 && s["conclusion"] == 2),
+        "{last:#}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_cancelled_by_github_is_reported_cancelled() {
+    let job = with_steps(json!([script_step("long", "sleep 60")]));
+    let fake = FakeGithub::start(job).await;
+    let dir = tempfile::tempdir().expect("tmp");
+    register(&fake, dir.path()).await;
+    fake.with(|s| s.cancel_after_renewals = Some(2));
+    fake.queue_job();
+    let started = std::time::Instant::now();
+    let out = run(dir.path(), "none").await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        started.elapsed() < Duration::from_secs(50),
+        "the step was not stopped"
+    );
+    let c = fake.with(|s| s.completions.clone());
+    assert_eq!(c.len(), 1, "{}", text(&out));
+    assert_eq!(c[0]["conclusion"], "canceled", "{:#}", c[0]);
+    assert_eq!(c[0]["stepResults"][0]["conclusion"], "canceled");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runner_token_that_expires_mid_job_is_fetched_again() {
+    let job = with_steps(json!([script_step("wait", "sleep 4; echo done")]));
+    let fake = FakeGithub::start(job).await;
+    let dir = tempfile::tempdir().expect("tmp");
+    register(&fake, dir.path()).await;
+    fake.with(|s| s.token_lifetime = Duration::from_secs(1));
+    fake.queue_job();
+    let out = run(dir.path(), "none").await;
+    assert!(out.status.success(), "{}", text(&out));
+    let (c, tokens, refused, busy) = fake.with(|s| {
+        (
+            s.completions.clone(),
+            s.token_requests,
+            s.unauthorized,
+            s.polls_busy,
+        )
+    });
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0]["conclusion"], "succeeded");
+    assert!(tokens >= 3, "only {tokens} tokens were fetched");
+    assert!(busy >= 1, "the runner did not poll while busy");
+    eprintln!("tokens fetched: {tokens}, requests refused with 401: {refused}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_of_5xx_is_ridden_out_with_backoff() {
+    let job = with_steps(json!([script_step("hi", "echo hi")]));
+    let fake = FakeGithub::start(job).await;
+    let dir = tempfile::tempdir().expect("tmp");
+    register(&fake, dir.path()).await;
+    fake.with(|s| s.storm = 12);
+    fake.queue_job();
+    let out = run(dir.path(), "none").await;
+    assert!(out.status.success(), "{}", text(&out));
+    let (c, served) = fake.with(|s| (s.completions.clone(), s.storm_served));
+    assert_eq!(served, 12);
+    assert_eq!(c.len(), 1, "{}", text(&out));
+    assert_eq!(c[0]["conclusion"], "succeeded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_completion_that_first_fails_is_retried_until_accepted() {
+    let job = with_steps(json!([script_step("fail", "echo oops; exit 3")]));
+    let fake = FakeGithub::start(job).await;
+    let dir = tempfile::tempdir().expect("tmp");
+    register(&fake, dir.path()).await;
+    fake.with(|s| s.completion_failures = 3);
+    fake.queue_job();
+    let out = run(dir.path(), "none").await;
+    assert!(out.status.success(), "{}", text(&out));
+    let (c, attempts) = fake.with(|s| (s.completions.clone(), s.completion_attempts));
+    assert_eq!(attempts, 4);
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0]["conclusion"], "failed");
+    assert_eq!(c[0]["stepResults"][0]["conclusion"], "failed");
+    let pending = dir.path().join("pending");
+    let left = std::fs::read_dir(&pending).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(left, 0, "the accepted completion must leave pending/");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unpinned_action_is_refused_by_the_policy_gate_with_its_message() {
+    let job = with_steps(json!([
+        script_step("before", "echo should-not-run"),
+        {"type": "action", "reference": {"type": "repository", "name": "actions/checkout", "ref": "v4", "repositoryType": "GitHub"},
+         "contextName": "checkout", "displayNameToken": "Run actions/checkout@v4", "condition": "success()",
+         "id": "33333333-0000-4000-8000-000000000001", "name": "checkout"}
+    ]));
+    let fake = FakeGithub::start(job).await;
+    let dir = tempfile::tempdir().expect("tmp");
+    register(&fake, dir.path()).await;
+    fake.queue_job();
+    let out = run(dir.path(), "none").await;
+    assert!(out.status.success(), "{}", text(&out));
+    let (c, blobs) = fake.with(|s| (s.completions.clone(), s.blobs.clone()));
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0]["conclusion"], "failed");
+    let message = c[0]["annotations"][0]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        message.contains("unpinned-uses") && message.contains("actions/checkout@v4"),
+        "{message}"
+    );
+    assert!(
+        blobs.iter().all(|(_, t)| !t.contains("should-not-run")),
+        "a step ran"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remove_deregisters_and_deletes_the_identity() {
+    let fake = FakeGithub::start(MATRIX_JOB.to_owned()).await;
+    let dir = tempfile::tempdir().expect("tmp");
+    register(&fake, dir.path()).await;
+    let out = output(
+        hrun(dir.path(), &["remove", "--token", "REMOVETOKEN"]),
+        Duration::from_secs(60),
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(fake.with(|s| s.removed));
+    assert!(!dir.path().join(".runner").exists());
+}
