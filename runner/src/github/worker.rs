@@ -137,6 +137,8 @@ async fn run_in(
         runner_name: "hrun".to_owned(),
         cancel_grace: options.cancel_grace,
         store,
+        // Jobs taken from GitHub do not write provenance and evidence yet (issue #8 notes it).
+        evidence: None,
     };
     let ended = run_job(setup).await;
     let log = std::fs::read_to_string(out_dir.join("log.txt")).unwrap_or_default();
