@@ -50,6 +50,7 @@
 mod cgroup;
 mod error;
 mod executor;
+pub mod guest;
 mod host;
 pub mod mask;
 mod namespace;
@@ -57,6 +58,7 @@ mod select;
 mod step;
 mod supervise;
 mod sys;
+pub mod vm;
 
 pub use error::ExecError;
 pub use executor::{Executor, FinishFuture, StepFuture};

@@ -1,0 +1,5 @@
+//! placeholder
+#[derive(Debug)]
+pub struct AgentClient;
+#[derive(Debug)]
+pub struct AgentError;
