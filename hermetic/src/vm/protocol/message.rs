@@ -77,6 +77,24 @@ pub struct Setup {
     pub network: Option<NetworkSetup>,
 }
 
+impl Setup {
+    /// A set-up for this protocol version with the host's current wall clock, no network.
+    pub fn new(hostname: impl Into<String>, step_uid: u32, step_gid: u32) -> Setup {
+        let clock_unix_ns = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .and_then(|d| u64::try_from(d.as_nanos()).ok());
+        Setup {
+            version: PROTOCOL_VERSION,
+            clock_unix_ns,
+            hostname: hostname.into(),
+            step_uid,
+            step_gid,
+            network: None,
+        }
+    }
+}
+
 /// The guest's IPv4 configuration. The interface is the one with this MAC address.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkSetup {
