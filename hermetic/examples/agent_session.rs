@@ -47,9 +47,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let t = Instant::now();
     let ready = client.setup(&Setup::new("hrun-guest", uid, uid)).await?;
-    println!("ready after {:?} ({} ms since boot)", t.elapsed(), ready.boot_ms);
+    println!(
+        "ready after {:?} ({} ms since boot)",
+        t.elapsed(),
+        ready.boot_ms
+    );
     let t = Instant::now();
-    let (manifest, stats) = client.push(&dir, Access::Writable, &Manifest::empty()).await?;
+    let (manifest, stats) = client
+        .push(&dir, Access::Writable, &Manifest::empty())
+        .await?;
     println!("pushed {dir:?} in {:?}: {stats:?}", t.elapsed());
 
     for script in [
@@ -57,6 +63,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "true",
         "true",
         "echo from-the-guest > made-in-guest.txt",
+        "sleep 2",
     ] {
         let step = StepSpec::new("sh", &dir)
             .arg("-c")
@@ -73,11 +80,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         };
         let (outcome, ()) = tokio::join!(run, print);
         let outcome = outcome?;
-        println!("step {script:?}: {:?} {:?} in {:?}", outcome.status, outcome.ending, t.elapsed());
+        println!(
+            "step {script:?}: {:?} {:?} in {:?} on the host, {:?} by the guest's clock",
+            outcome.status,
+            outcome.ending,
+            t.elapsed(),
+            outcome.usage.wall
+        );
     }
     let t = Instant::now();
     let (_, pulled) = client.pull(&dir).await?;
-    println!("pulled in {:?}: {pulled:?} (manifest had {} entries)", t.elapsed(), manifest.len());
+    println!(
+        "pulled in {:?}: {pulled:?} (manifest had {} entries)",
+        t.elapsed(),
+        manifest.len()
+    );
     client.shutdown().await?;
     println!("shut down after {:?} in all", started.elapsed());
     Ok(())

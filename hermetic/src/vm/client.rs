@@ -22,12 +22,12 @@
 //! deltas are applied with [`ApplyOptions`] limits and the symlink-safe applier), or apply a
 //! guest's delta outside the pulled directory.
 
+mod convert;
 mod delta;
+mod error;
 #[cfg(test)]
 mod tests;
 
-use std::ffi::OsStr;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -37,16 +37,14 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::protocol::{
-    check_version, control_frame, encode_header, Access, Failure, FailureKind, FrameDecoder,
-    FrameKind, GuestMessage, Hello, Message, ProtocolError, PullRequest, PushRequest, Ready, Reply,
-    Request, RunStep, Setup, StepEnded, SyncStats, WireBytes, WireEnding, WireLimitKind,
-    WireStatus, DATA_CHUNK_LEN, PROTOCOL_VERSION,
+    check_version, control_frame, encode_header, Access, FrameDecoder, FrameKind, GuestMessage,
+    Hello, Message, ProtocolError, PullRequest, PushRequest, Ready, Reply, Request, Setup,
+    SyncStats, WireBytes, DATA_CHUNK_LEN, PROTOCOL_VERSION,
 };
 use super::sync::{ApplyOptions, Manifest, SyncError};
-use crate::{
-    Containment, Ending, ExecError, ExitStatus, LimitKind, LimitReport, LimitStatus, OutputChunk,
-    OutputStream, ResourceUsage, StepOutcome, StepSpec,
-};
+use crate::{OutputChunk, OutputStream, StepOutcome, StepSpec};
+use convert::{outcome, refused, step_failure, sync_error, unexpected, wire_step};
+pub use error::AgentError;
 
 /// How long past a step's timeout (and cancel grace) the guest may take to report its end
 /// before the client gives up on it: the guest enforces the timeout itself, this only catches a
@@ -55,100 +53,6 @@ pub const STEP_END_MARGIN: Duration = Duration::from_secs(30);
 
 /// Bytes read from the stream at once.
 const READ_LEN: usize = 64 << 10;
-
-/// Why a call to the agent failed.
-#[derive(Debug, thiserror::Error)]
-pub enum AgentError {
-    /// A frame or message broke the protocol, or the stream failed.
-    #[error("guest agent protocol: {0}")]
-    Protocol(#[from] ProtocolError),
-    /// The agent closed the channel (the VM ended).
-    #[error("the guest agent closed the channel")]
-    Closed,
-    /// The agent answered out of turn.
-    #[error("the guest agent sent {got} where {expected} was expected")]
-    Unexpected {
-        /// What the client waited for.
-        expected: &'static str,
-        /// What came.
-        got: String,
-    },
-    /// The agent refused or failed a request.
-    #[error("the guest agent failed ({kind:?}): {message}")]
-    Refused {
-        /// What kind of failure.
-        kind: FailureKind,
-        /// The agent's message.
-        message: String,
-    },
-    /// The step's program was not found in the guest.
-    #[error("program `{}` not found in the guest", program.to_string_lossy())]
-    ProgramNotFound {
-        /// The program as given.
-        program: std::ffi::OsString,
-    },
-    /// The step's working directory could not be entered in the guest.
-    #[error("cannot enter working directory {} in the guest: {message}", path.display())]
-    WorkingDir {
-        /// The directory as given.
-        path: PathBuf,
-        /// The agent's message.
-        message: String,
-    },
-    /// The step cannot be sent (a NUL byte, an `=` in a variable name).
-    #[error("invalid step: {0}")]
-    InvalidStep(String),
-    /// Syncing a directory failed on the host's side.
-    #[error("sync of {}: {source}", root.display())]
-    Sync {
-        /// The synced directory.
-        root: PathBuf,
-        /// What failed.
-        source: SyncError,
-    },
-    /// The guest did not report the step's end in time.
-    #[error("the guest did not report the end of the step within {0:?} of its deadline")]
-    Unresponsive(Duration),
-    /// An earlier call was abandoned halfway; the channel state is unknown.
-    #[error("the channel to the guest agent is unusable after an interrupted call")]
-    Desynchronized,
-    /// A blocking helper task of the client failed.
-    #[error("a helper task of the agent client failed: {0}")]
-    Task(String),
-}
-
-impl From<AgentError> for ExecError {
-    fn from(e: AgentError) -> Self {
-        match e {
-            AgentError::ProgramNotFound { program } => ExecError::ProgramNotFound { program },
-            AgentError::WorkingDir { path, message } => ExecError::WorkingDir {
-                path,
-                source: std::io::Error::other(message),
-            },
-            AgentError::Refused {
-                kind: FailureKind::Exec,
-                message,
-            } => ExecError::Lost(format!("the guest could not start the step: {message}")),
-            AgentError::InvalidStep(reason)
-            | AgentError::Refused {
-                kind: FailureKind::InvalidRequest,
-                message: reason,
-            } => ExecError::InvalidStep(reason),
-            AgentError::Refused {
-                kind: FailureKind::Setup | FailureKind::Version | FailureKind::Sync,
-                message,
-            } => ExecError::SandboxSetup {
-                stage: "the guest agent",
-                source: std::io::Error::other(message),
-            },
-            e @ AgentError::Sync { .. } => ExecError::SandboxSetup {
-                stage: "directory sync with the guest",
-                source: std::io::Error::other(e.to_string()),
-            },
-            other => ExecError::Lost(other.to_string()),
-        }
-    }
-}
 
 /// The host's end of the channel to one guest agent.
 pub struct AgentClient<S> {
@@ -504,135 +408,4 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| AgentError::Task(e.to_string()))
-}
-
-fn sync_error(root: &Path, source: SyncError) -> AgentError {
-    AgentError::Sync {
-        root: root.to_path_buf(),
-        source,
-    }
-}
-
-fn refused(failure: Failure) -> AgentError {
-    AgentError::Refused {
-        kind: failure.kind,
-        message: failure.message,
-    }
-}
-
-fn step_failure(failure: Failure, step: &StepSpec) -> AgentError {
-    match failure.kind {
-        FailureKind::ProgramNotFound => AgentError::ProgramNotFound {
-            program: step.program.clone(),
-        },
-        FailureKind::WorkingDir => AgentError::WorkingDir {
-            path: step.working_dir.clone(),
-            message: failure.message,
-        },
-        _ => refused(failure),
-    }
-}
-
-fn unexpected(expected: &'static str, got: &GuestMessage) -> AgentError {
-    let got = match got {
-        Message::Control(reply) => match reply {
-            Reply::Hello(_) => "Hello".to_owned(),
-            Reply::Ready(_) => "Ready".to_owned(),
-            Reply::StepEnded(_) => "StepEnded".to_owned(),
-            Reply::Pushed(_) => "Pushed".to_owned(),
-            Reply::Pulled(_) => "Pulled".to_owned(),
-            Reply::Bye => "Bye".to_owned(),
-            Reply::Error(f) => format!("an error ({})", f.message),
-        },
-        Message::Stdout(_) => "a stdout frame".to_owned(),
-        Message::Stderr(_) => "a stderr frame".to_owned(),
-        Message::Removed(_) => "a removed-paths frame".to_owned(),
-        Message::Tar(_) => "a tar frame".to_owned(),
-        Message::End => "an end frame".to_owned(),
-    };
-    AgentError::Unexpected { expected, got }
-}
-
-/// The wire form of a step; refuses what `execve` could not take.
-fn wire_step(step: &StepSpec) -> Result<RunStep, AgentError> {
-    let has_nul = |s: &OsStr| s.as_bytes().contains(&0);
-    if has_nul(&step.program) || step.args.iter().any(|a| has_nul(a)) {
-        return Err(AgentError::InvalidStep(
-            "the program or an argument contains a NUL byte".to_owned(),
-        ));
-    }
-    for (name, value) in &step.env {
-        if name.is_empty() || name.as_bytes().contains(&b'=') || has_nul(name) || has_nul(value) {
-            return Err(AgentError::InvalidStep(format!(
-                "environment variable {:?} has an empty name, an `=` in its name or a NUL byte",
-                name.to_string_lossy()
-            )));
-        }
-    }
-    let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-    Ok(RunStep {
-        program: WireBytes::from(step.program.as_os_str()),
-        args: step
-            .args
-            .iter()
-            .map(|a| WireBytes::from(a.as_os_str()))
-            .collect(),
-        env: step
-            .env
-            .iter()
-            .map(|(k, v)| {
-                (
-                    WireBytes::from(k.as_os_str()),
-                    WireBytes::from(v.as_os_str()),
-                )
-            })
-            .collect(),
-        working_dir: WireBytes::from(step.working_dir.as_path()),
-        timeout_ms: step.timeout.map(millis),
-        cancel_grace_ms: millis(step.cancel_grace),
-        max_processes: step.limits.max_processes,
-        memory_bytes: step.limits.memory_bytes,
-    })
-}
-
-fn outcome(ended: StepEnded) -> StepOutcome {
-    let micros = Duration::from_micros;
-    StepOutcome {
-        status: match ended.status {
-            WireStatus::Code(c) => ExitStatus::Code(c),
-            WireStatus::Signal(s) => ExitStatus::Signal(s),
-        },
-        ending: match ended.ending {
-            WireEnding::Exited => Ending::Exited,
-            WireEnding::TimedOut => Ending::TimedOut,
-            WireEnding::Cancelled => Ending::Cancelled,
-        },
-        usage: ResourceUsage {
-            wall: micros(ended.usage.wall_us),
-            user_cpu: micros(ended.usage.user_cpu_us),
-            system_cpu: micros(ended.usage.system_cpu_us),
-            max_rss_bytes: ended.usage.max_rss_bytes,
-            peak_memory_bytes: None,
-            oom_kills: None,
-        },
-        limits: ended
-            .limits
-            .into_iter()
-            .map(|l| LimitReport {
-                kind: match l.kind {
-                    WireLimitKind::Memory => LimitKind::Memory,
-                    WireLimitKind::Processes => LimitKind::Processes,
-                },
-                status: if l.applied {
-                    LimitStatus::Applied {
-                        mechanism: l.detail,
-                    }
-                } else {
-                    LimitStatus::NotApplied { reason: l.detail }
-                },
-            })
-            .collect(),
-        containment: Containment::Guest,
-        output_complete: ended.output_complete,
-    }
 }

@@ -17,6 +17,8 @@ use super::*;
 use crate::guest::testing::{test_uid, DirMachine};
 use crate::guest::{GuestAgent, ServeEnd};
 use crate::vm::protocol::write_frame;
+use crate::vm::protocol::{FailureKind, Hello};
+use crate::{Containment, Ending, ExecError, ExitStatus, LimitStatus};
 
 struct Harness {
     _dir: tempfile::TempDir,
