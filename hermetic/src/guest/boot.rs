@@ -72,8 +72,15 @@ impl VmMachine {
         if let Err(e) = fs::write("/proc/self/oom_score_adj", b"-1000") {
             notes.push(format!("setting oom_score_adj: {e}"));
         }
+        let modules_from = sys::uptime_ms();
         notes.extend(load_modules(Path::new(MODULE_LIST)));
+        let port_from = sys::uptime_ms();
         let port = open_port(AGENT_PORT_NAME, DEVICE_WAIT)?;
+        sys::log(&format!(
+            "modules loaded in {} ms, port open after {} ms more",
+            port_from.saturating_sub(modules_from),
+            sys::uptime_ms().saturating_sub(port_from)
+        ));
         for note in &notes {
             sys::log(note);
         }
