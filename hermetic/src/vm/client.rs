@@ -130,7 +130,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> AgentClient<S> {
     /// Runs one step in the guest. Output goes to `output` as it arrives (sending waits when the
     /// channel is full; a dropped receiver discards output). When `cancel` fires, the agent is
     /// asked to cancel (SIGINT, SIGKILL after `step.cancel_grace`). The outcome's containment is
-    /// [`Containment::Guest`]; peak memory and OOM kills are not measured in the guest.
+    /// [`Containment::Guest`](crate::Containment::Guest); peak memory and OOM kills are not measured in the guest.
     pub async fn run_step(
         &mut self,
         step: &StepSpec,
