@@ -13,7 +13,9 @@
 //!   cgroup (v1 or v2) where the host allows.
 //! - [`HostExecutor`] (`none`): plain host processes in a session and process group of their own,
 //!   tracked by a cgroup where possible. Only when the user asks for it.
-//! - The microVM executor (issue #4) will implement the same trait with a guest agent.
+//! - The microVM executor (issue #4) will implement the same trait with a guest agent: [`vm`]
+//!   holds the wire protocol, directory sync and the host's [`vm::AgentClient`]; [`guest`] is the
+//!   agent (PID 1 of each VM, the static `hrun-guest-agent` binary).
 //!
 //! ```no_run
 //! use hermetic::{Executor, NamespaceExecutor, SandboxConfig, StepSpec};
@@ -55,6 +57,7 @@ mod cgroup;
 pub mod egress;
 mod error;
 mod executor;
+pub mod guest;
 mod host;
 pub mod mask;
 mod namespace;
@@ -62,6 +65,7 @@ mod select;
 mod step;
 mod supervise;
 mod sys;
+pub mod vm;
 
 pub use error::ExecError;
 pub use executor::{Executor, FinishFuture, StepFuture};
