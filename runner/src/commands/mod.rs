@@ -7,6 +7,6 @@ pub mod expr;
 pub mod keys;
 pub mod lint;
 pub mod parse;
-pub mod verify;
 pub mod register;
 pub mod run;
+pub mod verify;
