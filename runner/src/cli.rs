@@ -31,6 +31,8 @@ pub enum Command {
     Exec(commands::exec::ExecArgs),
     /// The action store: pull, import, list and resolve actions pinned to a commit.
     Actions(commands::actions::ActionsArgs),
+    /// The microVM guest image: build, list and verify (kernel, initramfs, rootfs, manifest).
+    Image(commands::image::ImageArgs),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -40,6 +42,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Expr(args) => commands::expr::run(args),
         Command::Exec(args) => commands::exec::run(args),
         Command::Actions(args) => commands::actions::run(args),
+        Command::Image(args) => commands::image::run(args),
     };
     match result {
         Ok(exit) => exit.into(),

@@ -3,5 +3,6 @@
 pub mod actions;
 pub mod exec;
 pub mod expr;
+pub mod image;
 pub mod lint;
 pub mod parse;
