@@ -12,7 +12,7 @@ use crate::node::NodePin;
 use crate::tool;
 
 /// Bumped whenever the build procedure changes what it produces from the same inputs.
-pub const RECIPE_VERSION: u32 = 1;
+pub const RECIPE_VERSION: u32 = 2;
 
 /// The default `SOURCE_DATE_EPOCH`: 2025-01-01T00:00:00Z. Every time stamp in the image is this
 /// (or the caller's `SOURCE_DATE_EPOCH`); a time taken from the build's clock would make every

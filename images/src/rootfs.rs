@@ -10,6 +10,9 @@
 //!   content (the agent sets the hostname and resolver at boot);
 //! - `/etc/apt/sources.list` has the host's spelling of the sources (a keyring path): rewritten
 //!   from the recipe;
+//! - apt's `partial` download directories are owned by `_apt` when the `_apt` user could reach
+//!   the build directory and by root when it could not (a store under root's 0700 home): both
+//!   are set to `_apt`, mode 0700, as apt itself leaves them;
 //! - Python's byte-code caches, compiled by the packages' postinst, record their source's
 //!   modification time, which the packing replaces with `SOURCE_DATE_EPOCH`; they would be
 //!   stale in the guest, so every existing `.pyc` is recompiled in the chroot with
@@ -117,6 +120,7 @@ pub fn customise(
         .map(|s| format!("{}\n", s.sources_list_line()))
         .collect();
     write(root, "etc/apt/sources.list", &sources)?;
+    fix_apt_partial_dirs(root)?;
     add_job_user(recipe, root)?;
     let node = node::install(&recipe.node, node_tarball, root)?;
     recompile_python_caches(root, recipe.source_date_epoch)?;
@@ -144,6 +148,33 @@ fn set_mode(path: &Path, mode: u32) -> Result<(), ImageError> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .map_err(ImageError::io("set the mode of", path))
+}
+
+/// apt's download directories, owned by `_apt` (its uid from the tree's `/etc/passwd`) with
+/// mode 0700 whatever the build path allowed (see the module doc).
+fn fix_apt_partial_dirs(root: &Path) -> Result<(), ImageError> {
+    let passwd = root.join("etc/passwd");
+    let text = std::fs::read_to_string(&passwd).map_err(ImageError::io("read", &passwd))?;
+    let Some(uid) = text.lines().find_map(|l| {
+        let mut fields = l.split(':');
+        (fields.next() == Some("_apt"))
+            .then(|| fields.nth(1)?.parse::<u32>().ok())
+            .flatten()
+    }) else {
+        return Ok(());
+    };
+    for rel in [
+        "var/cache/apt/archives/partial",
+        "var/lib/apt/lists/partial",
+    ] {
+        let dir = root.join(rel);
+        if dir.is_dir() {
+            std::os::unix::fs::lchown(&dir, Some(uid), Some(0))
+                .map_err(ImageError::io("change the owner of", &dir))?;
+            set_mode(&dir, 0o700)?;
+        }
+    }
+    Ok(())
 }
 
 /// Adds the job user and group (to `/etc/passwd`, `/etc/group`, and the shadow files when the
@@ -336,6 +367,31 @@ mod tests {
         std::fs::write(lib.join("__pycache__/os.cpython-311.pyc"), "").unwrap();
         std::fs::write(lib.join("__pycache__/gone.cpython-311.pyc"), "").unwrap();
         assert_eq!(python_sources(root).unwrap(), ["/usr/lib/python3.11/os.py"]);
+    }
+
+    #[test]
+    fn apt_partial_dirs_belong_to_apt_whatever_the_build_path_allowed() {
+        if !nix::unistd::geteuid().is_root() {
+            println!("SKIP apt_partial_dirs_belong_to_apt_whatever_the_build_path_allowed: chown needs root");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let partial = root.join("var/lib/apt/lists/partial");
+        std::fs::create_dir_all(&partial).unwrap();
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::write(
+            root.join("etc/passwd"),
+            "root:*:0:0:root:/root:/bin/bash\n_apt:*:42:65534::/nonexistent:/usr/sbin/nologin\n",
+        )
+        .unwrap();
+        fix_apt_partial_dirs(root).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        let meta = partial.metadata().unwrap();
+        assert_eq!(
+            (meta.uid(), meta.gid(), meta.mode() & 0o777),
+            (42, 0, 0o700)
+        );
     }
 
     #[test]

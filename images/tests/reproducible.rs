@@ -1,5 +1,6 @@
-//! End to end: two image builds from the same inputs, into two different stores, give the same
-//! digest and byte-identical components; the result verifies, and a changed byte is named.
+//! End to end: two image builds from the same inputs, into two different stores (one under
+//! `$HRUN_CACHE`, one under the temporary directory), give the same digest and byte-identical
+//! components; the result verifies, and a changed byte is named.
 //!
 //! Slow (minutes: two mmdebstrap runs) and needs root and the Debian mirror, so it runs only with
 //! `HRUN_SLOW_TESTS=1`; otherwise it prints a `SKIP` line. The agent is `$HRUN_IMAGE_AGENT`, or
@@ -61,15 +62,17 @@ fn two_builds_give_the_same_digest() {
     let Some(agent) = agent() else {
         return skip("no static agent: set HRUN_IMAGE_AGENT or install busybox-static");
     };
-    // Large trees: keep them on the cache's file system rather than a small /tmp.
+    // Two stores in places as different as a build meets: the cache (under root's home, which
+    // apt's `_apt` user cannot enter) and the world-readable temporary directory.
     let cache = std::env::var_os("HRUN_CACHE")
         .map(PathBuf::from)
         .unwrap_or_else(std::env::temp_dir);
     std::fs::create_dir_all(&cache).unwrap();
-    let dir = tempfile::tempdir_in(&cache).unwrap();
+    let in_cache = tempfile::tempdir_in(&cache).unwrap();
+    let in_tmp = tempfile::tempdir().unwrap();
     let downloads = cache.join("downloads");
-    let first = ImageStore::new(dir.path().join("first"));
-    let second = ImageStore::new(dir.path().join("second"));
+    let first = ImageStore::new(in_cache.path().join("first"));
+    let second = ImageStore::new(in_tmp.path().join("second"));
 
     let a = build_into(&first, &downloads, &agent, true);
     let b = build_into(&second, &downloads, &agent, true);
