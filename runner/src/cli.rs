@@ -43,6 +43,8 @@ pub enum Command {
     Remove(commands::register::RemoveArgs),
     /// Run as GitHub's self-hosted runner: take jobs, run them in the sandbox, report back.
     Run(commands::run::RunArgs),
+    /// The microVM guest image: build, list and verify (kernel, initramfs, rootfs, manifest).
+    Image(commands::image::ImageArgs),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -58,6 +60,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Register(args) => commands::register::register(args),
         Command::Remove(args) => commands::register::remove(args),
         Command::Run(args) => commands::run::run(args),
+        Command::Image(args) => commands::image::run(args),
     };
     match result {
         Ok(exit) => exit.into(),

@@ -7,6 +7,7 @@
 use clap::Parser;
 
 mod actions;
+mod cache;
 mod cli;
 mod commands;
 #[allow(dead_code)] // wired into `hrun exec` with the microVM executor

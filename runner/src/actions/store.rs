@@ -100,12 +100,8 @@ impl ActionStore {
 
     /// The store under `$HRUN_CACHE`, or `$HOME/.cache/hrun`.
     pub fn from_env() -> Result<ActionStore, ActionStoreError> {
-        let non_empty = |name| std::env::var_os(name).filter(|v| !v.is_empty());
-        if let Some(dir) = non_empty("HRUN_CACHE") {
-            return Ok(ActionStore::new(dir));
-        }
-        let home = non_empty("HOME").ok_or(ActionStoreError::NoCacheDir)?;
-        Ok(ActionStore::new(PathBuf::from(home).join(".cache/hrun")))
+        let dir = crate::cache::cache_dir().ok_or(ActionStoreError::NoCacheDir)?;
+        Ok(ActionStore::new(dir))
     }
 
     /// `<cache>/actions`.

@@ -4,6 +4,7 @@ pub mod actions;
 pub mod audit;
 pub mod exec;
 pub mod expr;
+pub mod image;
 pub mod keys;
 pub mod lint;
 pub mod parse;
