@@ -13,7 +13,8 @@
 //!   cgroup (v1 or v2) where the host allows.
 //! - [`HostExecutor`] (`none`): plain host processes in a session and process group of their own,
 //!   tracked by a cgroup where possible. Only when the user asks for it.
-//! - The microVM executor (issue #4) will implement the same trait with a guest agent.
+//! - [`vm::MicroVmExecutor`] (`microvm`): a QEMU microVM per job with its own kernel; steps run
+//!   in it through a guest agent over virtio-serial (see [`vm`]).
 //!
 //! ```no_run
 //! use hermetic::{Executor, NamespaceExecutor, SandboxConfig, StepSpec};
@@ -44,8 +45,8 @@
 //!   executor kills the whole tree when the main process exits), and `/tmp` is fresh per step unless
 //!   [`SandboxConfig::tmp_dir`] names a per-job directory. There is no `/dev/pts` in the sandbox.
 //!
-//! Not here yet: the microVM executor (issue #4), nftables egress allowlists (network is all or
-//! nothing for now) and run-time secret sweeps (issue #6).
+//! Not here yet: the guest agent's protocol (issue #4, being merged), nftables egress allowlists
+//! (network is all or nothing for now) and run-time secret sweeps (issue #6).
 
 mod cgroup;
 mod error;
@@ -57,12 +58,13 @@ mod select;
 mod step;
 mod supervise;
 mod sys;
+pub mod vm;
 
 pub use error::ExecError;
 pub use executor::{Executor, FinishFuture, StepFuture};
 pub use host::HostExecutor;
 pub use namespace::{HostIdentity, NamespaceExecutor, Network, SandboxConfig};
-pub use select::{select_executor, SandboxChoice, Selected};
+pub use select::{resolve_sandbox, select_executor, Resolved, SandboxChoice, Selected};
 pub use step::{
     Containment, Ending, ExitStatus, LimitKind, LimitReport, LimitStatus, OutputChunk,
     OutputStream, ResourceLimits, ResourceUsage, SandboxReport, StepOutcome, StepSpec,
