@@ -57,6 +57,33 @@ fn tcg_guest_boots_and_sends_first_bytes_on_the_agent_port() {
     assert!(!dir.exists(), "the run directory is removed");
 }
 
+#[test]
+fn the_network_hook_adjusts_qemus_command_before_it_starts() {
+    let Some(guest) = guest_or_skip(
+        "the_network_hook_adjusts_qemus_command_before_it_starts",
+        Init::Silent,
+    ) else {
+        return;
+    };
+    // The egress code's `JobNetwork::prepare_command` enters the job's namespace in `pre_exec`;
+    // here a visible change stands in for it.
+    let config = guest.config();
+    let run = RunDir::create(&config.vm_dir().join("run")).expect("run dir");
+    let spec =
+        LaunchSpec::new(&run, Accel::Tcg, &guest.image.kernel, &guest.image.initrd).expect("spec");
+    let hook = |cmd: &mut std::process::Command| {
+        cmd.env("HRUN_TEST_HOOK", "entered");
+    };
+    let vm = QemuVm::launch(&config.qemu, run, spec, None, Some(&hook)).expect("launch");
+    let environ = std::fs::read(format!("/proc/{}/environ", vm.pid())).expect("environ");
+    assert!(
+        environ
+            .split(|b| *b == 0)
+            .any(|e| e == b"HRUN_TEST_HOOK=entered"),
+        "the hook's change reached QEMU"
+    );
+}
+
 #[tokio::test]
 async fn qmp_reports_running_and_quit_ends_qemu() {
     let Some(guest) = guest_or_skip("qmp_reports_running_and_quit_ends_qemu", Init::Silent) else {
