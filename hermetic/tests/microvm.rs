@@ -313,7 +313,9 @@ fn leftovers_of_a_dead_runner_are_killed_and_removed() {
         .spawn()
         .expect("qemu");
     let until = Instant::now() + Duration::from_secs(10);
-    while !leftover.join("qemu.pid").exists() && Instant::now() < until {
+    let written =
+        || std::fs::read_to_string(leftover.join("qemu.pid")).is_ok_and(|t| !t.trim().is_empty());
+    while !written() && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(10));
     }
     let removed = hermetic::vm::cleanup_leftovers(&guest.config().cache_dir).expect("cleanup");

@@ -251,12 +251,16 @@ impl QemuVm {
             if let Some(exit) = self.exit() {
                 return Err(self.exited_error(exit));
             }
-            match Qmp::connect(socket).await {
-                Ok(q) => return Ok(q),
-                Err(_) if Instant::now() < until && !socket.exists() => {
-                    tokio::time::sleep(RETRY).await
+            // QEMU creates the socket and then listens: retry both "absent" and "refused".
+            match tokio::net::UnixStream::connect(socket).await {
+                Ok(stream) => return Qmp::handshake(stream).await,
+                Err(_) if Instant::now() < until => tokio::time::sleep(RETRY).await,
+                Err(e) => {
+                    return Err(VmError::Qmp(format!(
+                        "cannot connect to {}: {e}",
+                        socket.display()
+                    )))
                 }
-                Err(e) => return Err(e),
             }
         }
     }

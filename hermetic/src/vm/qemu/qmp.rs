@@ -33,6 +33,11 @@ impl Qmp {
         let stream = UnixStream::connect(socket)
             .await
             .map_err(|e| VmError::Qmp(format!("cannot connect to {}: {e}", socket.display())))?;
+        Qmp::handshake(stream).await
+    }
+
+    /// Reads the greeting on a connected `stream` and negotiates capabilities.
+    pub async fn handshake(stream: UnixStream) -> Result<Qmp, VmError> {
         let (read, writer) = stream.into_split();
         let mut qmp = Qmp {
             reader: BufReader::new(read),

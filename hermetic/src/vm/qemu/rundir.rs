@@ -4,7 +4,7 @@
 //! Each VM gets `run/hrun-<runner pid>-<n>/` holding QEMU's sockets (agent, QMP), its pid file,
 //! its log and the scratch disk. The runner's pid in the name makes leftovers recognisable: a
 //! directory whose runner is dead belongs to nobody, and [`cleanup_leftovers`] kills its QEMU
-//! (if the pid file still names a QEMU started for that directory) and removes it.
+//! (any QEMU process whose command line names that directory) and removes it.
 //!
 //! Must never: remove the directory of a live runner, or signal a process whose command line
 //! does not name the directory being cleaned (its pid may have been reused).
@@ -163,20 +163,40 @@ fn started_for(pid: i32, dir: &Path) -> bool {
     !needle.is_empty() && cmdline.windows(needle.len()).any(|w| w == needle)
 }
 
-/// Kills the QEMU of a leftover run directory, if it still runs, and waits (bounded) for it.
-fn kill_leftover_qemu(dir: &Path) {
-    let Ok(text) = fs::read_to_string(dir.join("qemu.pid")) else {
-        return;
-    };
-    let Ok(pid) = text.trim().parse::<i32>() else {
-        return;
-    };
-    if pid <= 0 || !started_for(pid, dir) {
-        return;
+/// Whether `pid` runs QEMU (its command name starts with `qemu`).
+fn is_qemu(pid: i32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.starts_with("qemu"))
+}
+
+/// The QEMU processes started for `dir`: the one its pid file names, and any QEMU whose command
+/// line mentions the directory (the pid file may be missing or not yet written).
+fn leftover_qemus(dir: &Path) -> Vec<i32> {
+    let mut pids: Vec<i32> = fs::read_to_string(dir.join("qemu.pid"))
+        .ok()
+        .and_then(|t| t.trim().parse::<i32>().ok())
+        .into_iter()
+        .collect();
+    if let Ok(procs) = fs::read_dir("/proc") {
+        pids.extend(
+            procs
+                .flatten()
+                .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok())),
+        );
     }
-    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    pids.sort_unstable();
+    pids.dedup();
+    pids.retain(|&pid| pid > 0 && is_qemu(pid) && started_for(pid, dir));
+    pids
+}
+
+/// Kills the QEMU processes of a leftover run directory and waits (bounded) until they are gone.
+fn kill_leftover_qemu(dir: &Path) {
+    let pids = leftover_qemus(dir);
+    for &pid in &pids {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    }
     let until = Instant::now() + Duration::from_secs(2);
-    while alive(pid) && started_for(pid, dir) && Instant::now() < until {
+    while pids.iter().any(|&p| alive(p) && started_for(p, dir)) && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
