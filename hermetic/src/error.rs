@@ -69,6 +69,9 @@ pub enum ExecError {
     /// The executor lost contact with the process it started (a bug or a killed helper).
     #[error("lost track of the step: {0}")]
     Lost(String),
+    /// The job's virtual machine failed (QEMU, its disks, its channel, or the job timeout).
+    #[error("microVM: {0}")]
+    Vm(#[from] crate::vm::VmError),
     /// This executor is not available on this host.
     #[error("executor `{name}` is not available: {reason}")]
     Unavailable {

@@ -13,9 +13,9 @@
 //!   cgroup (v1 or v2) where the host allows.
 //! - [`HostExecutor`] (`none`): plain host processes in a session and process group of their own,
 //!   tracked by a cgroup where possible. Only when the user asks for it.
-//! - The microVM executor (issue #4) will implement the same trait with a guest agent: [`vm`]
-//!   holds the wire protocol, directory sync and the host's [`vm::AgentClient`]; [`guest`] is the
-//!   agent (PID 1 of each VM, the static `hrun-guest-agent` binary).
+//! - [`vm::MicroVmExecutor`] (`microvm`): a QEMU microVM per job with its own kernel; steps run
+//!   in it through a guest agent over virtio-serial (see [`vm`]).
+//!   [`guest`] is the agent (PID 1 of each VM, the static `hrun-guest-agent` binary).
 //!
 //! ```no_run
 //! use hermetic::{Executor, NamespaceExecutor, SandboxConfig, StepSpec};
@@ -47,11 +47,11 @@
 //!   [`SandboxConfig::tmp_dir`] names a per-job directory. There is no `/dev/pts` in the sandbox.
 //!
 //! [`egress`] enforces a job's network allowlist on the host: a network namespace per job,
-//! nftables rules, hrun's own DNS resolver, and a report of every attempt ([`egress::JobNetwork`]).
+//! nftables rules, hrun's own DNS resolver, and a report of every attempt ([`egress::JobNetwork`]);
+//! a microVM with an allowlist gets a NIC attached to it.
 //!
-//! Not here yet: the microVM executor (issue #4), which will attach its VM to a
-//! [`egress::JobNetwork`] (the namespace sandbox's network is still all or nothing), and run-time
-//! secret sweeps (issue #6).
+//! Not here yet: egress for the namespace sandbox (its network is still all or nothing) and
+//! run-time secret sweeps (issue #6).
 
 mod cgroup;
 pub mod egress;
@@ -71,7 +71,7 @@ pub use error::ExecError;
 pub use executor::{Executor, FinishFuture, StepFuture};
 pub use host::HostExecutor;
 pub use namespace::{HostIdentity, NamespaceExecutor, Network, SandboxConfig};
-pub use select::{select_executor, SandboxChoice, Selected};
+pub use select::{resolve_sandbox, select_executor, Resolved, SandboxChoice, Selected};
 pub use step::{
     Containment, Ending, ExitStatus, LimitKind, LimitReport, LimitStatus, OutputChunk,
     OutputStream, ResourceLimits, ResourceUsage, SandboxReport, StepOutcome, StepSpec,

@@ -254,6 +254,93 @@ pub(crate) fn cloexec_descriptors_from(first: RawFd) {
     }
 }
 
+/// A pidfd (`pidfd_open(2)`, Linux 5.3+) for the child `pid`: a handle that always names that
+/// process, so signalling through it can never hit a process that reused the pid.
+pub(crate) fn pidfd_open(pid: libc::pid_t) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: pidfd_open takes a pid and flags, no pointers.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0 as libc::c_uint) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let fd = RawFd::try_from(fd).map_err(|_| io::Error::from(io::ErrorKind::InvalidData))?;
+    // SAFETY: the kernel has just returned this descriptor to us; nothing else owns it.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
+/// Sends `signal` to the process `pidfd` names (`pidfd_send_signal(2)`). `ESRCH` once it has
+/// ended.
+pub(crate) fn pidfd_send_signal(
+    pidfd: std::os::fd::BorrowedFd<'_>,
+    signal: libc::c_int,
+) -> Result<(), Errno> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a null `siginfo` is allowed (the kernel fills in a default); the descriptor is
+    // borrowed, so it stays open for the call.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            signal,
+            std::ptr::null::<libc::siginfo_t>(),
+            0 as libc::c_uint,
+        )
+    };
+    Errno::result(rc).map(drop)
+}
+
+/// Waits until `fd` is readable (for a pidfd: its process has ended) or `timeout` passes
+/// (`None`: no limit). `Ok(true)` when readable.
+pub(crate) fn poll_readable(
+    fd: std::os::fd::BorrowedFd<'_>,
+    timeout: Option<Duration>,
+) -> Result<bool, Errno> {
+    use std::os::fd::AsRawFd;
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = match timeout {
+        None => -1,
+        // Rounded up so a short remainder does not turn into a busy loop of zero timeouts.
+        Some(t) => libc::c_int::try_from(t.as_micros().div_ceil(1000)).unwrap_or(libc::c_int::MAX),
+    };
+    // SAFETY: `pfd` is one valid, writable pollfd for the whole call, and we pass a count of 1.
+    let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
+    Errno::result(rc).map(|n| n > 0)
+}
+
+/// Asks the kernel to SIGKILL this (forked) process when the thread that forked it ends, and
+/// fails when that thread's process already ended before the request took effect. Fork-safe.
+pub(crate) fn kill_with_parent(parent: libc::pid_t) -> Result<(), Errno> {
+    // SAFETY: PR_SET_PDEATHSIG takes a signal number and no pointers.
+    let rc = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+    Errno::result(rc)?;
+    if nix::unistd::getppid().as_raw() != parent {
+        return Err(Errno::ESRCH);
+    }
+    Ok(())
+}
+
+/// Peeks at a socket without consuming or blocking: `Ok(0)` at end of stream, `Ok(n)` when `n`
+/// bytes wait, `WouldBlock` when nothing does.
+pub(crate) fn peek_nonblocking(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    let mut byte = [0u8; 1];
+    // SAFETY: `byte` is a valid, writable one-byte buffer for the call; MSG_PEEK leaves the data
+    // in the socket and MSG_DONTWAIT keeps the call from blocking.
+    let n = unsafe {
+        libc::recv(
+            fd.as_raw_fd(),
+            byte.as_mut_ptr().cast(),
+            byte.len(),
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    usize::try_from(n).map_err(|_| io::Error::last_os_error())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -375,15 +375,15 @@ async fn auto_and_namespace_choices_select_the_sandbox_and_never_the_host() {
     let config = || SandboxConfig::new(Vec::<String>::new());
     match NamespaceExecutor::probe() {
         Ok(()) => {
-            let auto = select_executor(SandboxChoice::Auto, config()).expect("auto");
+            let auto = select_executor(SandboxChoice::Auto, config(), None).expect("auto");
             assert_eq!(auto.executor.name(), "namespace");
             assert!(auto.fallbacks.iter().any(|f| f.starts_with("microvm:")));
-            let ns = select_executor(SandboxChoice::Namespace, config()).expect("namespace");
+            let ns = select_executor(SandboxChoice::Namespace, config(), None).expect("namespace");
             assert_eq!(ns.executor.name(), "namespace");
         }
         Err(reason) => {
             // Without a sandbox, auto refuses rather than running on the host.
-            let auto = select_executor(SandboxChoice::Auto, config());
+            let auto = select_executor(SandboxChoice::Auto, config(), None);
             assert!(auto.is_err());
             eprintln!(
                 "SKIP auto_and_namespace_choices_select_the_sandbox (positive part): {reason}"

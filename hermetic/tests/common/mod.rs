@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod checks;
+pub mod vm;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

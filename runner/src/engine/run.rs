@@ -16,7 +16,7 @@ use tokio::sync::Semaphore;
 
 use actions_compat::policy::{self, LintOptions, OutputFormat, RenderOptions};
 use actions_compat::workflow::{InputType, Workflow};
-use hermetic::{select_executor, HostIdentity, Network, SandboxChoice, SandboxConfig};
+use hermetic::{resolve_sandbox, HostIdentity, Network, SandboxChoice};
 
 use super::contexts::{github_context, GithubFacts};
 use super::execute::RunCancel;
@@ -120,24 +120,26 @@ pub async fn execute(options: RunOptions, cancel: RunCancel) -> Result<RunReport
         &store,
     )?;
 
-    let probe = select_executor(options.sandbox, SandboxConfig::new(Vec::<PathBuf>::new()))
-        .map_err(|e| StartError::Sandbox(e.to_string()))?;
-    let sandbox_name = probe.executor.name();
-    let sandbox = match options.sandbox {
-        SandboxChoice::Auto => SandboxChoice::Namespace,
-        other => other,
+    // No guest image is looked up yet: that comes with `hrun image build` (issue #4), so `auto`
+    // says why it passes over the microVM and `--sandbox microvm` says what is missing.
+    let resolved =
+        resolve_sandbox(options.sandbox, None).map_err(|e| StartError::Sandbox(e.to_string()))?;
+    let sandbox = resolved.choice;
+    let sandbox_name = match sandbox {
+        SandboxChoice::None => "none",
+        SandboxChoice::Microvm => "microvm",
+        SandboxChoice::Namespace | SandboxChoice::Auto => "namespace",
     };
     if sandbox == SandboxChoice::None {
         live.note("sandbox: none — steps run directly on this host, as asked (--sandbox none)");
     } else {
-        let passed: Vec<String> = probe.fallbacks.clone();
+        let passed: Vec<String> = resolved.fallbacks.clone();
         if passed.is_empty() {
             live.note(&format!("sandbox: {sandbox_name}"));
         } else {
             live.note(&format!("sandbox: {sandbox_name} ({})", passed.join("; ")));
         }
     }
-    drop(probe);
     let runner_is_root = nix_is_root();
     let (owner, identity) = if sandbox != SandboxChoice::None && runner_is_root {
         let id = HostIdentity::NOBODY;

@@ -326,7 +326,7 @@ pub(super) async fn run_runner_job(
         hostname: hermetic_hostname(),
         identity: shared.identity,
     };
-    let executor = match select_executor(shared.sandbox, config) {
+    let executor = match select_executor(shared.sandbox, config, None) {
         Ok(s) => s.executor,
         Err(e) => {
             shared

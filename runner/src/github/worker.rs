@@ -56,7 +56,7 @@ pub async fn run_decoded(
         other => other,
     };
     {
-        let probe = select_executor(options.sandbox, SandboxConfig::new(Vec::<PathBuf>::new()))
+        let probe = select_executor(options.sandbox, SandboxConfig::new(Vec::<PathBuf>::new()), None)
             .map_err(|e| format!("no usable sandbox: {e}"))?;
         tracing::info!(sandbox = probe.executor.name(), "sandbox chosen");
     }
@@ -118,7 +118,7 @@ async fn run_in(
         hostname: SandboxConfig::new(Vec::<PathBuf>::new()).hostname,
         identity,
     };
-    let executor = select_executor(sandbox, config)
+    let executor = select_executor(sandbox, config, None)
         .map_err(|e| format!("cannot start the sandbox: {e}"))?
         .executor;
     let out_dir = work_root.join("out");
