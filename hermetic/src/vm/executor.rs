@@ -30,6 +30,7 @@ use super::qemu::{
     self, choose_accel, make_scratch_disk, measure_tsc_khz_for, AccelDecision, AgentReady,
     LaunchSpec, QemuVm, RunDir, VerdictSource, VmError, VmNic,
 };
+use super::protocol::NetworkSetup;
 use super::session::AgentSession;
 use super::{VmConfig, VmImage};
 use crate::{
@@ -50,6 +51,8 @@ pub struct VmNetwork {
     pub nic: VmNic,
     /// Adjusts QEMU's command before it starts (enters the job's network namespace).
     pub enter: Box<dyn Fn(&mut Command) + Send + Sync>,
+    /// What the guest configures on that card (address, gateway, resolver).
+    pub guest: NetworkSetup,
 }
 
 impl std::fmt::Debug for VmNetwork {
@@ -102,8 +105,7 @@ pub struct MicroVmExecutor {
     accel: AccelDecision,
     phase: tokio::sync::Mutex<Phase>,
     facts: Mutex<BTreeMap<String, String>>,
-    // Kept for the life of the job: the guest's network settings go into `Setup` (at merge).
-    #[allow(dead_code)]
+    /// Kept for the life of the job: its settings go into the guest's `Setup`.
     network: Option<VmNetwork>,
 }
 
@@ -233,8 +235,15 @@ impl MicroVmExecutor {
             if let Some(v) = hello.protocol_version {
                 self.fact("agent_protocol", v.to_string());
             }
+            if let Some(ms) = hello.boot_ms {
+                self.fact("guest_boot_ms", ms.to_string());
+            }
+            if !hello.notes.is_empty() {
+                self.fact("guest_boot_notes", hello.notes.join("; "));
+            }
+            let guest_net = self.network.as_ref().map(|n| &n.guest);
             let set_up = tokio::select! {
-                r = session.setup(&self.config) => r,
+                r = session.setup(&self.config, guest_net, self.vm_config.disk_bytes) => r,
                 exit = self.vm.wait_exit() => Err(self.exit_error(exit)),
             };
             if let Err(e) = set_up {
@@ -306,7 +315,7 @@ impl MicroVmExecutor {
         let timeout = step.timeout;
         let host_cancel = cancel.clone();
         let result = tokio::select! {
-            r = session.run_step(&self.config, step, output, cancel) => r,
+            r = session.run_step(step, output, cancel) => r,
             exit = self.vm.wait_exit() => {
                 match exit {
                     Some(e) if e.by_deadline => Ok(ended_by_host(Ending::TimedOut, started)),

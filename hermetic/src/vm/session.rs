@@ -1,22 +1,29 @@
 //! The executor's boundary to the guest agent: one session over the virtio-serial channel.
 //!
-//! STUB, replaced when the `agent` branch merges. The real session wraps `AgentClient`
-//! (`vm/protocol.rs`) and the directory sync (`vm/sync/`): `open` reads the agent's `Hello`,
-//! `setup` sends `Setup` (clock, hostname, uid/gid, mounts, network) built from the
-//! [`SandboxConfig`], waits for `Ready` and pushes every writable and read-only directory whole;
-//! `run_step` pushes the writable directories' deltas, runs the step (output streamed, timeout and
-//! cancellation handled in the guest), and applies the deltas the guest returns. Until then
-//! `open` only waits for the agent's first bytes (so boot timing and the executor's life cycle
-//! work and can be tested), and `setup` reports that the protocol is missing.
+//! A session wraps [`AgentClient`] and keeps the guest's copy of the job's directories in step
+//! with the host's. `open` reads the agent's `Hello`; `setup` sends `Setup` (clock, hostname,
+//! the step user, the network) and pushes every writable and read-only directory whole;
+//! `run_step` pushes what the engine changed in the writable directories since the last sync
+//! (scripts, `GITHUB_ENV` and friends), runs the step (output streamed; timeout and cancellation
+//! enforced in the guest), then pulls back what the step changed. So the host's directories are
+//! current after every step and the engine reads them as with any other executor.
 //!
-//! Must never: trust a frame from the guest beyond the protocol's limits.
+//! Must never: trust a frame from the guest beyond the protocol's limits (the client enforces
+//! them), or pull into a directory that is not one of the job's writable ones.
 
-use tokio::io::AsyncReadExt;
+use std::path::PathBuf;
+
 use tokio::net::UnixStream;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::protocol::{Access, NetworkSetup, Setup};
+use super::sync::Manifest;
+use super::AgentClient;
 use crate::{ExecError, OutputChunk, SandboxConfig, StepOutcome, StepSpec};
+
+/// The uid and gid steps run as in the guest: the image's `runner` user.
+pub const GUEST_STEP_ID: u32 = 1001;
 
 /// What the agent says first.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -27,55 +34,97 @@ pub(crate) struct GuestHello {
     pub kernel_release: Option<String>,
     /// Milliseconds since the guest kernel started, when the agent said hello.
     pub boot_ms: Option<u64>,
+    /// What went wrong during boot without stopping it.
+    pub notes: Vec<String>,
 }
 
 /// A session with the guest agent.
 #[derive(Debug)]
 pub(crate) struct AgentSession {
-    stream: UnixStream,
+    client: AgentClient<UnixStream>,
+    /// The job's writable directories and the manifest of each as last synced.
+    writable: Vec<(PathBuf, Manifest)>,
 }
-
-const NOT_MERGED: &str =
-    "the guest agent protocol is not part of this build yet (issue #4, branch `agent`)";
 
 impl AgentSession {
     /// Waits for the agent's hello on `stream`.
-    pub(crate) async fn open(mut stream: UnixStream) -> Result<(Self, GuestHello), ExecError> {
-        let mut first = [0u8; 1];
-        match stream.read(&mut first).await {
-            Ok(0) => Err(ExecError::Lost(
-                "the guest closed the agent channel before saying hello".to_owned(),
-            )),
-            Ok(_) => Ok((AgentSession { stream }, GuestHello::default())),
-            Err(e) => Err(ExecError::system("cannot read the agent channel", e)),
+    pub(crate) async fn open(stream: UnixStream) -> Result<(Self, GuestHello), ExecError> {
+        let mut client = AgentClient::new(stream);
+        let hello = client.hello().await.map_err(ExecError::from)?;
+        let greeting = GuestHello {
+            protocol_version: Some(hello.version),
+            kernel_release: Some(hello.kernel_release),
+            boot_ms: Some(hello.boot_ms),
+            notes: hello.notes,
+        };
+        Ok((
+            AgentSession {
+                client,
+                writable: Vec::new(),
+            },
+            greeting,
+        ))
+    }
+
+    /// Sets the guest up for the job's steps and copies the job's directories in.
+    pub(crate) async fn setup(
+        &mut self,
+        config: &SandboxConfig,
+        network: Option<&NetworkSetup>,
+        disk_cap_bytes: u64,
+    ) -> Result<(), ExecError> {
+        let mut setup = Setup::new(config.hostname.clone(), GUEST_STEP_ID, GUEST_STEP_ID);
+        setup.network = network.cloned();
+        self.client.setup(&setup).await.map_err(ExecError::from)?;
+        self.client.set_pull_limit(disk_cap_bytes);
+        for dir in &config.read_only {
+            if dir.is_dir() {
+                self.client
+                    .push(dir, Access::ReadOnly, &Manifest::empty())
+                    .await
+                    .map_err(ExecError::from)?;
+            }
         }
+        for dir in &config.writable {
+            let (manifest, _) = self
+                .client
+                .push(dir, Access::Writable, &Manifest::empty())
+                .await
+                .map_err(ExecError::from)?;
+            self.writable.push((dir.clone(), manifest));
+        }
+        Ok(())
     }
 
-    /// Sets the guest up for the job's steps.
-    pub(crate) async fn setup(&mut self, _config: &SandboxConfig) -> Result<(), ExecError> {
-        let _ = &self.stream;
-        Err(ExecError::Unavailable {
-            name: "microvm",
-            reason: NOT_MERGED.to_owned(),
-        })
-    }
-
-    /// Runs one step in the guest.
+    /// Runs one step in the guest, with the writable directories synced before and after.
     pub(crate) async fn run_step(
         &mut self,
-        _config: &SandboxConfig,
-        _step: StepSpec,
-        _output: mpsc::Sender<OutputChunk>,
-        _cancel: CancellationToken,
+        step: StepSpec,
+        output: mpsc::Sender<OutputChunk>,
+        cancel: CancellationToken,
     ) -> Result<StepOutcome, ExecError> {
-        Err(ExecError::Unavailable {
-            name: "microvm",
-            reason: NOT_MERGED.to_owned(),
-        })
+        for (dir, manifest) in &mut self.writable {
+            let (now, _) = self
+                .client
+                .push(dir, Access::Writable, manifest)
+                .await
+                .map_err(ExecError::from)?;
+            *manifest = now;
+        }
+        let outcome = self
+            .client
+            .run_step(&step, output, cancel)
+            .await
+            .map_err(ExecError::from)?;
+        for (dir, manifest) in &mut self.writable {
+            let (now, _) = self.client.pull(dir).await.map_err(ExecError::from)?;
+            *manifest = now;
+        }
+        Ok(outcome)
     }
 
-    /// Ends the session (the agent may power the guest off).
-    pub(crate) async fn close(self) -> Result<(), ExecError> {
-        Ok(())
+    /// Ends the session (the agent powers the guest off).
+    pub(crate) async fn close(mut self) -> Result<(), ExecError> {
+        self.client.shutdown().await.map_err(ExecError::from)
     }
 }
