@@ -10,7 +10,6 @@ mod actions;
 mod cache;
 mod cli;
 mod commands;
-#[allow(dead_code)] // wired into `hrun exec` with the microVM executor
 mod config;
 mod engine;
 mod evidence;

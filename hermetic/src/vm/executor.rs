@@ -19,20 +19,21 @@
 
 use std::collections::BTreeMap;
 use std::process::Command;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::protocol::NetworkSetup;
 use super::qemu::{
     self, choose_accel, make_scratch_disk, measure_tsc_khz_for, AccelDecision, AgentReady,
     LaunchSpec, QemuVm, RunDir, VerdictSource, VmError, VmNic,
 };
-use super::protocol::NetworkSetup;
 use super::session::AgentSession;
 use super::{VmConfig, VmImage};
+use crate::egress::JobNetwork;
 use crate::{
     Containment, Ending, ExecError, Executor, ExitStatus, FinishFuture, OutputChunk, ResourceUsage,
     SandboxConfig, SandboxReport, StepFuture, StepOutcome, StepSpec,
@@ -44,8 +45,9 @@ pub const HOST_SLACK: Duration = Duration::from_secs(10);
 /// How long `finish` lets QEMU quit on its own before killing it.
 const QUIT_GRACE: Duration = Duration::from_secs(3);
 
-/// The job's network as the VM needs it: the card to add, and the hook that starts QEMU inside
-/// the job's network namespace (`JobNetwork::prepare_command`).
+/// The job's network as the VM needs it: the card to add, the hook that starts QEMU inside
+/// the job's network namespace, what the guest configures, and the [`JobNetwork`] whose report
+/// and failures the executor hands to the engine when the job ends.
 pub struct VmNetwork {
     /// The tap device and MAC of the guest's card.
     pub nic: VmNic,
@@ -53,6 +55,35 @@ pub struct VmNetwork {
     pub enter: Box<dyn Fn(&mut Command) + Send + Sync>,
     /// What the guest configures on that card (address, gateway, resolver).
     pub guest: NetworkSetup,
+    /// The job's egress enforcement, reported on and torn down at the end of the job.
+    pub job: Option<Arc<JobNetwork>>,
+}
+
+impl VmNetwork {
+    /// The network of a VM attached to `job` (made with [`GuestLink::Tap`](crate::egress::GuestLink::Tap)).
+    pub fn from_job(job: JobNetwork) -> Result<VmNetwork, ExecError> {
+        let guest = job.guest();
+        let tap = guest.tap.clone().ok_or_else(|| {
+            ExecError::InvalidConfig("the job network has no tap device for the VM".to_owned())
+        })?;
+        let job = Arc::new(job);
+        let entering = Arc::clone(&job);
+        Ok(VmNetwork {
+            nic: VmNic {
+                tap,
+                mac: guest.mac.clone(),
+            },
+            enter: Box::new(move |command| entering.prepare_command(command)),
+            guest: NetworkSetup {
+                mac: guest.mac,
+                address: guest.address,
+                prefix_len: guest.prefix,
+                gateway: Some(guest.gateway),
+                dns: vec![guest.dns],
+            },
+            job: Some(job),
+        })
+    }
 }
 
 impl std::fmt::Debug for VmNetwork {
@@ -90,7 +121,7 @@ enum Phase {
     /// QEMU runs; the guest has not been reached yet (the handle waits in the background).
     Booting(Option<JoinHandle<Result<AgentReady, VmError>>>),
     /// The agent is set up and runs steps.
-    Ready(AgentSession),
+    Ready(Box<AgentSession>),
     /// The VM can run no more steps, and why.
     Broken(String),
     /// `finish` has run.
@@ -105,8 +136,9 @@ pub struct MicroVmExecutor {
     accel: AccelDecision,
     phase: tokio::sync::Mutex<Phase>,
     facts: Mutex<BTreeMap<String, String>>,
-    /// Kept for the life of the job: its settings go into the guest's `Setup`.
-    network: Option<VmNetwork>,
+    /// Kept for the life of the job: its settings go into the guest's `Setup`; taken (reported
+    /// on and torn down) by `finish`.
+    network: Mutex<Option<VmNetwork>>,
 }
 
 impl std::fmt::Debug for MicroVmExecutor {
@@ -171,7 +203,7 @@ impl MicroVmExecutor {
             accel,
             phase: tokio::sync::Mutex::new(Phase::Booting(background)),
             facts: Mutex::new(facts),
-            network,
+            network: Mutex::new(network),
         })
     }
 
@@ -241,15 +273,19 @@ impl MicroVmExecutor {
             if !hello.notes.is_empty() {
                 self.fact("guest_boot_notes", hello.notes.join("; "));
             }
-            let guest_net = self.network.as_ref().map(|n| &n.guest);
+            let guest_net = self
+                .network
+                .lock()
+                .ok()
+                .and_then(|n| n.as_ref().map(|n| n.guest.clone()));
             let set_up = tokio::select! {
-                r = session.setup(&self.config, guest_net, self.vm_config.disk_bytes) => r,
+                r = session.setup(&self.config, guest_net.as_ref(), self.vm_config.disk_bytes) => r,
                 exit = self.vm.wait_exit() => Err(self.exit_error(exit)),
             };
             if let Err(e) = set_up {
                 return Err(self.broken(phase, e));
             }
-            *phase = Phase::Ready(session);
+            *phase = Phase::Ready(Box::new(session));
         }
         match phase {
             Phase::Ready(session) => Ok(session),
@@ -354,11 +390,37 @@ impl MicroVmExecutor {
         if exit.is_some_and(|e| e.by_deadline) {
             self.fact("killed", "job timeout");
         }
+        let mut files = BTreeMap::new();
+        let mut failures = Vec::new();
+        let network = self.network.lock().ok().and_then(|mut n| n.take());
+        if let Some(VmNetwork { enter, job, .. }) = network {
+            drop(enter);
+            if let Some(job) = job {
+                let report = job.report();
+                match serde_json::to_vec_pretty(&report) {
+                    Ok(bytes) => {
+                        files.insert("egress.json".to_owned(), bytes);
+                    }
+                    Err(e) => failures.push(format!("the egress report could not be written: {e}")),
+                }
+                failures.extend(job.failures());
+                self.fact("egress_mode", report.mode.as_str());
+                match Arc::try_unwrap(job) {
+                    Ok(job) => {
+                        if let Err(e) = job.teardown() {
+                            self.fact("egress_teardown", e.to_string());
+                        }
+                    }
+                    // Still shared: the last holder's drop tears it down.
+                    Err(_) => self.fact("egress_teardown", "deferred"),
+                }
+            }
+        }
         let facts = self.facts.lock().map(|f| f.clone()).unwrap_or_default();
         Ok(SandboxReport {
             facts,
-            files: BTreeMap::new(),
-            failures: Vec::new(),
+            files,
+            failures,
         })
     }
 }

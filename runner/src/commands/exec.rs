@@ -13,7 +13,10 @@ use indexmap::IndexMap;
 
 use actions_compat::commands::file::{parse_key_values, FileCommandKind, LineEndings};
 use actions_compat::policy::discover::repository_root;
+use hermetic::egress::{EgressMode, EgressPolicy};
 use hermetic::{Network, SandboxChoice};
+
+use crate::config::RunnerConfig;
 
 use crate::engine::execute::RunCancel;
 use crate::engine::job::Secrets;
@@ -60,9 +63,22 @@ pub struct ExecArgs {
     /// `microvm`, or `none` (directly on the host).
     #[arg(long, default_value = "auto", value_parser = parse_sandbox)]
     pub sandbox: SandboxChoice,
-    /// Network for sandboxed steps: `deny` (loopback only) or `allow`.
+    /// Network for the namespace sandbox: `deny` (loopback only) or `allow`. A microVM's network
+    /// is its egress allowlist (`--egress-allow`, the runner's configuration file).
     #[arg(long, value_enum, default_value_t = NetworkArg::Deny)]
     pub network: NetworkArg,
+    /// The runner's configuration file (default: `$HRUN_CONFIG`, else `/etc/hrun/config.toml`
+    /// when it exists): egress allowlist and mode, resolvers, uplink, VM sizes.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Adds an entry to the runner's egress allowlist for microVMs: `10.0.0.0/8`,
+    /// `192.0.2.1:443`, `[2001:db8::/32]:443`, `example.org`, `*.example.org:443`.
+    #[arg(long = "egress-allow", value_name = "ENTRY")]
+    pub egress_allow: Vec<String>,
+    /// What happens to a microVM's connection the allowlist does not cover: `audit` (logged,
+    /// allowed), `block` (logged, dropped), `block-and-fail` (dropped, the job fails).
+    #[arg(long = "egress-mode", value_name = "MODE")]
+    pub egress_mode: Option<String>,
     /// Output directory for logs and results (default `.hrun/runs/<run-id>/`).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -143,6 +159,7 @@ pub fn run(args: ExecArgs) -> Result<Exit> {
     if !(args.cancel_grace.is_finite() && args.cancel_grace >= 0.0) {
         bail!("--cancel-grace must be a number of seconds");
     }
+    let runner_config = runner_config(&args)?;
     let options = RunOptions {
         repo_root,
         workflow_path,
@@ -170,6 +187,7 @@ pub fn run(args: ExecArgs) -> Result<Exit> {
             signing_key: args.signing_key.clone(),
             audit_dir: args.audit_dir.clone(),
         },
+        runner_config,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -316,6 +334,31 @@ fn list(cwd: &Path) -> Result<Exit> {
         }
     }
     Ok(Exit::Ok)
+}
+
+/// The runner's configuration file with the `--egress-*` flags applied over it.
+fn runner_config(args: &ExecArgs) -> Result<RunnerConfig> {
+    let mut config = RunnerConfig::load(args.config.as_deref())?;
+    if let Some(mode) = &args.egress_mode {
+        config.egress.mode = match mode.as_str() {
+            "audit" => EgressMode::Audit,
+            "block" => EgressMode::Block,
+            "block-and-fail" => EgressMode::BlockAndFail,
+            other => bail!(
+                "--egress-mode: unknown mode `{other}` (expected audit, block or block-and-fail)"
+            ),
+        };
+    }
+    if !args.egress_allow.is_empty() {
+        let added = EgressPolicy::parse(config.egress.mode, &args.egress_allow)
+            .map_err(|e| anyhow::anyhow!("--egress-allow: {e}"))?;
+        for entry in added.allow {
+            if !config.egress.allow.contains(&entry) {
+                config.egress.allow.push(entry);
+            }
+        }
+    }
+    Ok(config)
 }
 
 #[cfg(test)]

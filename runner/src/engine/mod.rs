@@ -38,6 +38,7 @@ pub mod shell;
 pub mod step;
 mod strategy;
 pub mod stream;
+pub mod vm;
 pub mod workspace;
 
 use std::sync::{Arc, RwLock};

@@ -25,9 +25,11 @@ use super::output::LiveLog;
 use super::plan::{plan, PlanError};
 use super::result::{write_json, Conclusion, RunResult};
 use super::schedule::{run_workflow, Call, Shared};
+use super::vm::plan_vm;
 use super::workspace::Owner;
 use super::{repo, SharedMasker};
 use crate::actions::ActionStore;
+use crate::config::RunnerConfig;
 use crate::evidence::{EvidenceOptions, RunEvidence, RunFacts};
 
 /// What `hrun exec` asks for.
@@ -56,6 +58,8 @@ pub struct RunOptions {
     pub cancel_grace: Duration,
     /// Signing key and audit log of the run's provenance and evidence.
     pub evidence: EvidenceOptions,
+    /// The runner's configuration (egress allowlist, VM sizes).
+    pub runner_config: RunnerConfig,
 }
 
 /// Why a run could not start (exit code 2).
@@ -105,6 +109,26 @@ fn policy_report_json(workflow_path: &Path) -> Vec<u8> {
         .into_bytes()
 }
 
+/// Removes what killed runners left behind (QEMU processes, run directories, job networks).
+fn clean_vm_leftovers(cache: &Path, live: &LiveLog) {
+    match hermetic::vm::cleanup_leftovers(cache) {
+        Ok(removed) if !removed.is_empty() => live.note(&format!(
+            "removed leftover VMs of killed runners: {}",
+            removed.join(", ")
+        )),
+        Ok(_) => {}
+        Err(e) => live.note(&format!("cannot clean up leftover VMs: {e}")),
+    }
+    match hermetic::egress::cleanup_leftovers() {
+        Ok(removed) if !removed.is_empty() => live.note(&format!(
+            "removed leftover job networks of killed runners: {}",
+            removed.join(", ")
+        )),
+        Ok(_) => {}
+        Err(e) => live.note(&format!("cannot clean up leftover job networks: {e}")),
+    }
+}
+
 /// Runs a workflow to its end. `cancel` is fired by Ctrl-C.
 pub async fn execute(options: RunOptions, cancel: RunCancel) -> Result<RunReport, StartError> {
     let started = Instant::now();
@@ -120,11 +144,40 @@ pub async fn execute(options: RunOptions, cancel: RunCancel) -> Result<RunReport
         &store,
     )?;
 
-    // No guest image is looked up yet: that comes with `hrun image build` (issue #4), so `auto`
-    // says why it passes over the microVM and `--sandbox microvm` says what is missing.
-    let resolved =
-        resolve_sandbox(options.sandbox, None).map_err(|e| StartError::Sandbox(e.to_string()))?;
+    // The microVM needs a guest image (`hrun image build`) and a valid egress policy; without
+    // them `auto` says why it passes over the microVM and `--sandbox microvm` refuses to start.
+    let vm_plan = match options.sandbox {
+        SandboxChoice::Microvm | SandboxChoice::Auto => Some(plan_vm(
+            &options.runner_config,
+            &options.repo_root,
+            &plan.workflow.file,
+        )),
+        SandboxChoice::None | SandboxChoice::Namespace => None,
+    };
+    let (vm_plan, vm_missing) = match vm_plan {
+        Some(Ok(p)) => (Some(p), None),
+        Some(Err(reason)) => (None, Some(reason)),
+        None => (None, None),
+    };
+    let resolved = resolve_sandbox(
+        options.sandbox,
+        vm_plan.as_ref().map(|p| (&p.image, &p.config)),
+    )
+    .map_err(|e| match (&vm_missing, options.sandbox) {
+        (Some(reason), SandboxChoice::Microvm) => {
+            StartError::Sandbox(format!("the microvm sandbox cannot be used: {reason}"))
+        }
+        _ => StartError::Sandbox(e.to_string()),
+    })?;
     let sandbox = resolved.choice;
+    let vm_plan = if sandbox == SandboxChoice::Microvm {
+        if let Some(p) = &vm_plan {
+            clean_vm_leftovers(&p.config.cache_dir, &live);
+        }
+        vm_plan
+    } else {
+        None
+    };
     let sandbox_name = match sandbox {
         SandboxChoice::None => "none",
         SandboxChoice::Microvm => "microvm",
@@ -255,6 +308,7 @@ pub async fn execute(options: RunOptions, cancel: RunCancel) -> Result<RunReport
         slots: AtomicU64::new(0),
         exclude,
         evidence: Some(Arc::new(evidence)),
+        vm: vm_plan,
     });
     let call = Call {
         inputs: dispatch_inputs,

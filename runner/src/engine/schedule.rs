@@ -59,6 +59,8 @@ pub(super) struct Shared {
     pub(super) exclude: Vec<PathBuf>,
     /// Signing key, audit log and run facts for each job's provenance and evidence.
     pub(super) evidence: Option<Arc<RunEvidence>>,
+    /// What each job's VM is made from, when the run uses the microVM sandbox.
+    pub(super) vm: Option<super::vm::VmPlan>,
 }
 
 /// A job's end as its dependants and callers see it.
@@ -326,7 +328,20 @@ pub(super) async fn run_runner_job(
         hostname: hermetic_hostname(),
         identity: shared.identity,
     };
-    let executor = match select_executor(shared.sandbox, config, None) {
+    let vm_setup = match &shared.vm {
+        Some(plan) => match super::vm::job_setup(plan, None).await {
+            Ok(setup) => Some(setup),
+            Err(e) => {
+                shared
+                    .live
+                    .note(&format!("[{key}] ✗ cannot prepare the job's VM: {e}"));
+                let _ = std::fs::remove_dir_all(&dirs.root);
+                return Finished::not_run(&key, Conclusion::Failure);
+            }
+        },
+        None => None,
+    };
+    let executor = match select_executor(shared.sandbox, config, vm_setup) {
         Ok(s) => s.executor,
         Err(e) => {
             shared

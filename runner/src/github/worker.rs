@@ -56,8 +56,12 @@ pub async fn run_decoded(
         other => other,
     };
     {
-        let probe = select_executor(options.sandbox, SandboxConfig::new(Vec::<PathBuf>::new()), None)
-            .map_err(|e| format!("no usable sandbox: {e}"))?;
+        let probe = select_executor(
+            options.sandbox,
+            SandboxConfig::new(Vec::<PathBuf>::new()),
+            None,
+        )
+        .map_err(|e| format!("no usable sandbox: {e}"))?;
         tracing::info!(sandbox = probe.executor.name(), "sandbox chosen");
     }
     let (owner, identity) = if sandbox != SandboxChoice::None && nix_is_root() {

@@ -1,0 +1,102 @@
+//! The microVM side of a run: which guest image boots, how big each VM is, and the egress policy
+//! and job network each VM gets.
+//!
+//! The run looks the image up once (`$HRUN_CACHE/images/current`, built by `hrun image build`)
+//! and maps it to hermetic's [`VmImage`]; the sizes come from the runner's configuration file.
+//! Each job then gets a [`MicroVmSetup`]: when its egress allowlist (the runner's, narrowed by
+//! the repository's `.github/hrun-egress.toml`) is not empty, a [`JobNetwork`] is made for it and
+//! the VM gets a network card attached there; otherwise the VM has no network card at all.
+//!
+//! Must never: give a VM a network card when its allowlist is empty, or widen the runner's
+//! allowlist from the repository.
+
+use std::path::Path;
+use std::time::Duration;
+
+use hermetic::egress::{EgressPolicy, GuestLink, JobNetwork, NetworkConfig, Uplink};
+use hermetic::vm::{MicroVmSetup, VmConfig, VmImage, VmNetwork};
+use hermetic::ExecError;
+
+use crate::config::{job_egress, RunnerConfig};
+
+/// What every job's VM of a run is made from.
+#[derive(Debug, Clone)]
+pub struct VmPlan {
+    pub image: VmImage,
+    pub config: VmConfig,
+    /// The egress policy of the run's workflow (already narrowed by the repository).
+    pub egress: EgressPolicy,
+    /// Where job traffic leaves and which resolvers hrun's DNS resolver asks.
+    pub network: NetworkConfig,
+}
+
+/// The current guest image of the cache, or why there is none.
+pub fn current_image(cache: &Path) -> Result<VmImage, String> {
+    let store = images::ImageStore::in_cache(cache);
+    match store.current() {
+        Ok(Some(dir)) if dir.is_complete() => Ok(VmImage {
+            kernel: dir.kernel(),
+            initrd: dir.initrd(),
+            rootfs: dir.rootfs(),
+            digest: dir.digest.to_string(),
+            kernel_release: dir.kernel_release().to_owned(),
+        }),
+        Ok(Some(dir)) => Err(format!(
+            "the current guest image {} is incomplete (rebuild it with `hrun image build --force`)",
+            dir.digest
+        )),
+        Ok(None) => Err("no guest image (build one with `hrun image build`)".to_owned()),
+        Err(e) => Err(format!("cannot read the guest image store: {e}")),
+    }
+}
+
+/// The VM plan of a run of `workflow_file` in `repo_root`, or why the microVM cannot be used.
+pub fn plan_vm(
+    runner: &RunnerConfig,
+    repo_root: &Path,
+    workflow_file: &str,
+) -> Result<VmPlan, String> {
+    let mut config = VmConfig::from_env()?;
+    let image = current_image(&config.cache_dir)?;
+    config.vcpus = runner.vm.vcpus;
+    config.memory_mib = u32::try_from(runner.vm.memory_mib).unwrap_or(u32::MAX);
+    config.disk_bytes = runner.vm.disk_mib.saturating_mul(1 << 20);
+    let file_name = Path::new(workflow_file)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| workflow_file.to_owned());
+    let egress = job_egress(&runner.egress, repo_root, &file_name).map_err(|e| e.to_string())?;
+    let uplink = match &runner.uplink_netns {
+        Some(name) => Uplink::Netns(name.clone()),
+        None => Uplink::Host,
+    };
+    let mut network = NetworkConfig::new(egress.clone(), uplink);
+    if let Some(servers) = &runner.upstream_dns {
+        network.upstream_dns = servers.clone();
+    }
+    Ok(VmPlan {
+        image,
+        config,
+        egress,
+        network,
+    })
+}
+
+/// The VM of one job: `timeout` is the job's own limit (the VM is killed at it).
+pub async fn job_setup(
+    plan: &VmPlan,
+    timeout: Option<Duration>,
+) -> Result<MicroVmSetup, ExecError> {
+    let mut config = plan.config.clone();
+    config.timeout = timeout;
+    let mut setup = MicroVmSetup::new(plan.image.clone(), config);
+    if plan.egress.needs_network() {
+        let network = plan.network.clone();
+        let job = tokio::task::spawn_blocking(move || JobNetwork::create(&network, GuestLink::Tap))
+            .await
+            .map_err(|e| ExecError::InvalidConfig(format!("the job network task failed: {e}")))?
+            .map_err(|e| ExecError::InvalidConfig(format!("cannot make the job's network: {e}")))?;
+        setup.network = Some(VmNetwork::from_job(job)?);
+    }
+    Ok(setup)
+}
