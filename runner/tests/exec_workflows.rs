@@ -20,6 +20,9 @@
 //! }
 //! ```
 //!
+//! `microvm_excluded` (a reason) keeps a case out of the microVM runs (`microvm::<case>`), which
+//! otherwise run every case again with `--sandbox microvm` when a guest image is built.
+//!
 //! `import` fills the run's own action store (`HRUN_CACHE`, fresh per run) with `hrun actions
 //! import` from directories of the case. `sandboxes` defaults to `["namespace"]`. Where the namespace sandbox does not work on the
 //! host, its runs are skipped with a printed `SKIP` line.
@@ -78,6 +81,36 @@ fn namespace_unavailable() -> Option<String> {
         .clone()
 }
 
+/// The image store of the machine (the tests' own `HRUN_CACHE` is fresh per run).
+fn image_store() -> PathBuf {
+    match std::env::var_os("HRUN_CACHE") {
+        Some(cache) => PathBuf::from(cache).join("images"),
+        None => {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/hrun/images")
+        }
+    }
+}
+
+/// Why the microVM sandbox cannot run here, or `None` when it can.
+fn microvm_unavailable() -> Option<String> {
+    let current = image_store().join("current");
+    if !current.join("manifest.json").is_file() {
+        return Some(format!(
+            "no guest image at {} (ci/build-image.sh builds it)",
+            current.display()
+        ));
+    }
+    if !Path::new("/dev/net/tun").exists()
+        && Command::new("qemu-system-x86_64")
+            .arg("--version")
+            .output()
+            .is_err()
+    {
+        return Some("qemu-system-x86_64 is not installed (ci/setup-vm.sh)".to_owned());
+    }
+    None
+}
+
 fn hrun(cwd: &Path, args: &[&str]) -> Output {
     hrun_with_cache(cwd, args, &cwd.join(".hrun-cache"))
 }
@@ -89,6 +122,7 @@ fn hrun_with_cache(cwd: &Path, args: &[&str], cache: &Path) -> Output {
         .current_dir(cwd)
         .env("NO_COLOR", "1")
         .env("HRUN_CACHE", cache)
+        .env("HRUN_IMAGES", image_store())
         .output()
         .expect("hrun runs")
 }
@@ -100,6 +134,7 @@ fn interrupted(cwd: &Path, args: &[String], ms: u64, cache: &Path) -> Output {
         .current_dir(cwd)
         .env("NO_COLOR", "1")
         .env("HRUN_CACHE", cache)
+        .env("HRUN_IMAGES", image_store())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -122,6 +157,12 @@ struct Run {
 /// Runs case `name` with `sandbox`; `None` when that sandbox is unavailable (after printing
 /// `SKIP`).
 fn run_case(name: &str, sandbox: &str, extra: &[&str]) -> Option<Run> {
+    if sandbox == "microvm" {
+        if let Some(reason) = microvm_unavailable() {
+            println!("SKIP exec_workflows::microvm::{name}: {reason}");
+            return None;
+        }
+    }
     if sandbox == "namespace" {
         if let Some(reason) = namespace_unavailable() {
             println!("SKIP exec_workflows::{name} (namespace): {reason}");
@@ -312,6 +353,19 @@ fn case(name: &str) {
     }
 }
 
+/// Runs case `name` in a microVM and checks it against the same `expected.json`, unless the
+/// case says why it needs the host (`"microvm_excluded": "reason"`).
+fn case_in_microvm(name: &str) {
+    let expected = expected(name);
+    if let Some(reason) = expected.get("microvm_excluded").and_then(Value::as_str) {
+        println!("SKIP exec_workflows::microvm::{name}: {reason}");
+        return;
+    }
+    if let Some(run) = run_case(name, "microvm", &[]) {
+        check(name, "microvm", &run);
+    }
+}
+
 /// Every file under `dir`, recursively.
 fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -337,6 +391,16 @@ macro_rules! cases {
                 case(stringify!($name));
             }
         )*
+
+        /// The same cases in a microVM: the same results as in the namespace sandbox.
+        mod microvm {
+            $(
+                #[test]
+                fn $name() {
+                    super::case_in_microvm(stringify!($name));
+                }
+            )*
+        }
 
         #[test]
         fn every_case_directory_has_a_test() {

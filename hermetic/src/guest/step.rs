@@ -247,6 +247,22 @@ struct Supervision {
 }
 
 impl Supervision {
+    /// Signals the step's main process itself: it may not have become the step user yet (a
+    /// cancel or timeout right after the start), so signalling every process of that user would
+    /// miss it. The pidfd never names a recycled pid; without one, the unreaped pid cannot have
+    /// been recycled either.
+    fn signal_main(&self, signal: libc::c_int) {
+        match &self.pidfd {
+            Some(fd) => {
+                let _ = super::sys::pidfd_send_signal(fd.as_fd(), signal);
+            }
+            None => {
+                // SAFETY: kill(2) on our own unreaped child.
+                unsafe { libc::kill(self.pid, signal) };
+            }
+        }
+    }
+
     fn run<T: Read + io::Write + AsFd>(
         mut self,
         channel: &mut Channel<T>,
@@ -274,10 +290,12 @@ impl Supervision {
             if reaped.is_none() {
                 if ending == WireEnding::Exited && deadline.is_some_and(|d| now >= d) {
                     ending = WireEnding::TimedOut;
+                    self.signal_main(libc::SIGKILL);
                     self.user.kill_all(reap);
                 }
                 if kill_at.is_some_and(|k| now >= k) {
                     kill_at = None;
+                    self.signal_main(libc::SIGKILL);
                     self.user.kill_all(reap);
                 }
             }
@@ -317,6 +335,7 @@ impl Supervision {
                             && ending == WireEnding::Exited
                         {
                             ending = WireEnding::Cancelled;
+                            self.signal_main(libc::SIGINT);
                             let _ = self.user.signal_all(libc::SIGINT);
                             kill_at = Some(Instant::now() + self.grace);
                         }

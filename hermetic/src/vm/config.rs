@@ -63,8 +63,8 @@ impl Default for VmConfig {
 }
 
 impl VmConfig {
-    /// The defaults, with `HRUN_CACHE` as the cache directory and `HRUN_ACCEL` as the forced
-    /// accelerator when set. An unknown `HRUN_ACCEL` value is an error naming it.
+    /// The defaults, with `HRUN_CACHE` as the cache directory, `HRUN_ACCEL` as the forced
+    /// accelerator when set, and `HRUN_VM_CONSOLE=1` keeping the guest console. An unknown `HRUN_ACCEL` value is an error naming it.
     pub fn from_env() -> Result<Self, String> {
         let accel = match std::env::var("HRUN_ACCEL") {
             Ok(v) if v.is_empty() => None,
@@ -73,6 +73,9 @@ impl VmConfig {
         };
         Ok(VmConfig {
             accel,
+            // `HRUN_VM_CONSOLE=1`: keep the guest's console in the VM's run directory (slower
+            // boots; for debugging).
+            console_log: std::env::var_os("HRUN_VM_CONSOLE").is_some_and(|v| v == "1"),
             ..VmConfig::default()
         })
     }

@@ -1,7 +1,8 @@
 //! The microVM side of a run: which guest image boots, how big each VM is, and the egress policy
 //! and job network each VM gets.
 //!
-//! The run looks the image up once (`$HRUN_CACHE/images/current`, built by `hrun image build`)
+//! The run looks the image up once (`$HRUN_IMAGES/current`, else `$HRUN_CACHE/images/current`,
+//! built by `hrun image build`)
 //! and maps it to hermetic's [`VmImage`]; the sizes come from the runner's configuration file.
 //! Each job then gets a [`MicroVmSetup`]: when its egress allowlist (the runner's, narrowed by
 //! the repository's `.github/hrun-egress.toml`) is not empty, a [`JobNetwork`] is made for it and
@@ -30,9 +31,13 @@ pub struct VmPlan {
     pub network: NetworkConfig,
 }
 
-/// The current guest image of the cache, or why there is none.
+/// The current guest image of the image store (`$HRUN_IMAGES`, else `<cache>/images`), or why
+/// there is none.
 pub fn current_image(cache: &Path) -> Result<VmImage, String> {
-    let store = images::ImageStore::in_cache(cache);
+    let store = match std::env::var_os("HRUN_IMAGES").filter(|v| !v.is_empty()) {
+        Some(dir) => images::ImageStore::new(dir),
+        None => images::ImageStore::in_cache(cache),
+    };
     match store.current() {
         Ok(Some(dir)) if dir.is_complete() => Ok(VmImage {
             kernel: dir.kernel(),

@@ -104,7 +104,14 @@ pub(super) fn wire_step(step: &StepSpec) -> Result<RunStep, AgentError> {
                 )
             })
             .collect(),
-        working_dir: WireBytes::from(step.working_dir.as_path()),
+        // `Path::components` drops `.` components (`/w/./sub/.` is `/w/sub`), which the agent
+        // refuses; `..` stays and is refused there.
+        working_dir: WireBytes::from(
+            step.working_dir
+                .components()
+                .collect::<std::path::PathBuf>()
+                .as_path(),
+        ),
         timeout_ms: step.timeout.map(millis),
         cancel_grace_ms: millis(step.cancel_grace),
         max_processes: step.limits.max_processes,
