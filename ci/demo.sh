@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# The main job, end to end, with what Hermetic Runner can do today: build `hrun`, put the example
-# workflows through the policy gate, then run examples/build with `hrun exec` in the rootless
-# namespace sandbox (the microVM executor is issue #4), a secret masked, verify each job's signed
-# evidence and the audit log, and print where the results are.
+# The main job, end to end: build `hrun` and the guest image (with progress, cached), put the
+# example workflows through the policy gate, then run examples/build with `hrun exec` with every
+# job in its own microVM (no network: its egress allowlist is empty), a secret masked, verify
+# each job's signed evidence and the audit log, and print where the results are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source ci/env.sh
 bash ci/setup.sh
 cargo build --release --quiet -p runner
 hrun="$CARGO_TARGET_DIR/release/hrun"
+echo "== guest image (kernel, initramfs with the agent, rootfs; built once, then reused)"
+bash ci/build-image.sh
 out="$HRUN_CACHE/demo"
 mkdir -p "$out"
 
@@ -25,10 +27,10 @@ set -e
 echo
 echo "demo: the policy report for examples/unsafe is at $out/unsafe.sarif (SARIF 2.1.0)"
 echo
-echo "== hrun exec examples/build   (policy gate, then every job in the namespace sandbox)"
+echo "== hrun exec examples/build   (policy gate, then every job in its own microVM)"
 secret="demo-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 rm -rf "$out/build"
-(cd examples/build && "$hrun" exec .github/workflows/build.yml --sandbox auto \
+(cd examples/build && "$hrun" exec .github/workflows/build.yml --sandbox microvm \
   --secret "DEMO_TOKEN=$secret" --out "$out/build")
 if grep -rqF "$secret" "$out/build"; then
   echo "demo: the secret leaked into $out/build" >&2
@@ -45,5 +47,5 @@ echo "== hrun audit verify   (the host's append-only audit log)"
 echo
 echo "demo: results (result.json per run and per job, logs, step summaries, signed provenance"
 echo "      and evidence.tar per job) are in $out/build; the secret appears in none of them."
-echo "demo: not built yet: the microVM executor (issue #4); until it lands, jobs run in the"
-echo "      rootless namespace sandbox and their evidence says the image and egress reports are absent."
+echo "demo: each job's result.json says under sandbox_details which accelerator ran (kvm or tcg),"
+echo "      the guest kernel and the image digest."

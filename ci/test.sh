@@ -8,6 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source ci/env.sh
 bash ci/setup.sh
+# The guest image the microVM tests boot (built once, then reused from $HRUN_CACHE/images).
+echo "== guest image (ci/build-image.sh)"
+bash ci/build-image.sh >/dev/null
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
