@@ -51,6 +51,7 @@ shared!(reports_missing_program_and_directory);
 shared!(reports_resource_usage);
 shared!(step_sees_only_standard_descriptors_and_empty_stdin);
 shared!(dropping_the_run_future_kills_the_tree);
+shared!(starts_in_its_own_session_with_default_signals);
 
 #[tokio::test]
 async fn timeout_kills_background_child_and_daemonised_grandchild() {
@@ -143,6 +144,15 @@ async fn tmp_is_private_and_empty() {
     assert!(host_marker.path().exists());
     let r = run(&ex, sh("ls -A /tmp", ws.path())).await;
     assert_eq!(r.stdout(), "", "a new step gets a new /tmp");
+}
+
+#[tokio::test]
+async fn step_starts_with_umask_022_whatever_the_runners() {
+    let Some((ex, ws)) = sandbox("step_starts_with_umask_022_whatever_the_runners") else {
+        return;
+    };
+    let r = run(&ex, sh("umask", ws.path())).await;
+    assert_eq!(r.stdout(), "0022\n");
 }
 
 #[tokio::test]

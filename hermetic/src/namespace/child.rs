@@ -9,11 +9,13 @@
 //!    cgroup namespaces, takes the sandbox identity, then forks the init and relays the runner's
 //!    signals to it (SIGINT → SIGINT, SIGTERM → SIGKILL) until it ends;
 //! 2. the **init**, PID 1 of the step's PID namespace: mounts the step's own `/proc` (and, without
-//!    a per-job `/tmp`, a fresh `/tmp` and `/dev/shm`), drops every capability, forks the step,
+//!    a per-job `/tmp`, a fresh `/tmp` and `/dev/shm`), drops every capability, starts the step,
 //!    relays SIGINT to every process of the namespace and reaps orphans; when the step's main
 //!    process ends it reports the status and exits, and the kernel kills whatever is left in the
 //!    namespace;
-//! 3. the **step**: resets signals, enters the working directory and `exec`s the program.
+//! 3. the **step**, started by the init with `posix_spawn` (no copy of the address space for a
+//!    child that `exec`s at once) in the working directory, in a session of its own, with default
+//!    signal dispositions and an empty signal mask.
 //!
 //! The set-up sandbox (also the availability probe) has the same monitor and init, but its
 //! monitor creates the namespaces instead of entering them, waits for the runner to write its
@@ -400,38 +402,11 @@ fn init(input: &mut ForkInput<'_>) -> ! {
         exit(0);
     };
 
-    let (exec_read, exec_write) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
-        Ok(p) => p,
-        Err(e) => fail(Stage::ExecPipe, e),
+    let step_pid = match spawn_step(exec) {
+        Ok(pid) => pid,
+        Err(failed) => finish(failed),
     };
-    // SAFETY: this process is single-threaded; the child only runs `step`, which never returns.
-    let step_pid = match unsafe { nix::unistd::fork() } {
-        Ok(ForkResult::Child) => {
-            drop(exec_read);
-            step(exec, std::os::fd::AsRawFd::as_raw_fd(&exec_write))
-        }
-        Ok(ForkResult::Parent { child }) => child,
-        Err(e) => fail(Stage::Fork, e),
-    };
-    drop(exec_write);
-    let mut failure = [0u8; 8];
-    let raw_read = std::os::fd::AsRawFd::as_raw_fd(&exec_read);
-    // SAFETY: reads at most 8 bytes into a local buffer. End-of-file means the exec succeeded
-    // (the pipe's write end was close-on-exec).
-    let got = unsafe { libc::read(raw_read, failure.as_mut_ptr().cast(), failure.len()) };
-    drop(exec_read);
-    if got == 8 {
-        let (a, b) = failure.split_at(4);
-        report(
-            REPORT_FD,
-            Record::ExecFailed {
-                in_chdir: super::protocol::word(a) != 0,
-                errno: super::protocol::word(b),
-            },
-        );
-    } else {
-        report(REPORT_FD, Record::Started);
-    }
+    report(REPORT_FD, Record::Started);
 
     let relayed = relayed_signals();
     loop {
@@ -472,41 +447,90 @@ fn finish(record: Record) -> ! {
     exit(0)
 }
 
-/// The step: resets what the helpers changed and becomes the program. Never returns.
-fn step(exec: &ExecPointers<'_>, failure_fd: RawFd) -> ! {
-    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
-    for signal in 1..=64 {
-        if signal != libc::SIGKILL && signal != libc::SIGSTOP {
-            // SAFETY: restores default dispositions (the runner ignores SIGPIPE, and ignored
-            // signals survive exec). Numbers the kernel rejects return an error, ignored here.
-            unsafe { libc::signal(signal, libc::SIG_DFL) };
-        }
+/// Starts the step's program as the init's child, in the step's working directory, in a
+/// session of its own, with every signal at its default and none blocked, and umask 022.
+/// `posix_spawn` starts it with a vfork-style clone that borrows the init's memory until
+/// `execve`: the init's copy of the runner's address space is not copied once more for a child
+/// that replaces it at once. `Err` is the record to report when it cannot start.
+fn spawn_step(exec: &ExecPointers<'_>) -> Result<Pid, Record> {
+    // The init needs no working directory or umask of its own any more: the step inherits both.
+    if let Err(e) = nix::unistd::chdir(exec.working_dir) {
+        return Err(Record::ExecFailed {
+            in_chdir: true,
+            errno: e as i32,
+        });
     }
     umask(Mode::from_bits_truncate(0o022));
-    let _ = nix::unistd::setsid();
-    let report_failure = |in_chdir: bool, errno: i32| -> ! {
-        let mut buf = [0u8; 8];
-        let (a, b) = buf.split_at_mut(4);
-        a.copy_from_slice(&i32::from(in_chdir).to_ne_bytes());
-        b.copy_from_slice(&errno.to_ne_bytes());
-        write_raw(failure_fd, &buf);
-        exit(127)
+    let attr_failed = |rc: i32| Record::SetupFailed {
+        stage: Stage::Spawn as i32,
+        errno: rc,
     };
-    if let Err(e) = nix::unistd::chdir(exec.working_dir) {
-        report_failure(true, e as i32);
+    let mut attr = std::mem::MaybeUninit::<libc::posix_spawnattr_t>::uninit();
+    // SAFETY: posix_spawnattr_init initialises the attribute object `attr` points to.
+    let rc = unsafe { libc::posix_spawnattr_init(attr.as_mut_ptr()) };
+    if rc != 0 {
+        return Err(attr_failed(rc));
     }
-    let mut errno = libc::ENOENT;
-    for candidate in exec.candidates {
-        // SAFETY: `candidate` is NUL-terminated; `argv` and `envp` are NULL-terminated arrays of
-        // pointers into CStrings that live in the runner's step thread and so, after fork, in
-        // this process's copy of its memory, unchanged.
-        unsafe { libc::execve(candidate.as_ptr(), exec.argv.as_ptr(), exec.envp.as_ptr()) };
-        match Errno::last() {
-            // Not in this PATH entry: try the next, as execvp does.
-            Errno::ENOENT | Errno::ENOTDIR => {}
-            e if errno == libc::ENOENT => errno = e as i32,
-            _ => {}
+    let attr = attr.as_mut_ptr();
+    let flags = libc::POSIX_SPAWN_SETSIGDEF
+        | libc::POSIX_SPAWN_SETSIGMASK
+        | i32::from(libc::POSIX_SPAWN_SETSID);
+    // Ignored signals survive exec (the runner ignores SIGPIPE): every one goes back to default.
+    let (all, none) = (SigSet::all(), SigSet::empty());
+    // SAFETY: `attr` was initialised above; the signal sets are valid `sigset_t`s that the calls
+    // copy. The flags fit a `c_short` (they are 0x04, 0x08 and 0x80).
+    let rc = unsafe {
+        let set = [
+            libc::posix_spawnattr_setsigdefault(attr, all.as_ref()),
+            libc::posix_spawnattr_setsigmask(attr, none.as_ref()),
+            libc::posix_spawnattr_setflags(attr, flags as libc::c_short),
+        ];
+        set.into_iter().find(|rc| *rc != 0).unwrap_or(0)
+    };
+    let mut result = Err(attr_failed(rc));
+    if rc == 0 {
+        let mut errno = libc::ENOENT;
+        for candidate in exec.candidates {
+            // Not in this PATH entry: skip it without starting a child for nothing.
+            if let Err(Errno::ENOENT | Errno::ENOTDIR) =
+                nix::unistd::access(candidate.as_c_str(), nix::unistd::AccessFlags::F_OK)
+            {
+                continue;
+            }
+            let mut pid: libc::pid_t = 0;
+            // SAFETY: `candidate` is NUL-terminated; `argv` and `envp` are NULL-terminated arrays
+            // of pointers into CStrings prepared before the fork, unchanged in this process's copy
+            // of the runner's memory; `attr` is initialised; no file actions.
+            let rc = unsafe {
+                libc::posix_spawn(
+                    &mut pid,
+                    candidate.as_ptr(),
+                    std::ptr::null(),
+                    attr,
+                    exec.argv.as_ptr().cast(),
+                    exec.envp.as_ptr().cast(),
+                )
+            };
+            match rc {
+                0 => {
+                    result = Ok(Pid::from_raw(pid));
+                    break;
+                }
+                // Gone since `access`, or not executable as found: try the next, as execvp does;
+                // the first error other than "not found" is the one reported.
+                libc::ENOENT | libc::ENOTDIR => {}
+                e if errno == libc::ENOENT => errno = e,
+                _ => {}
+            }
+        }
+        if result.is_err() {
+            result = Err(Record::ExecFailed {
+                in_chdir: false,
+                errno,
+            });
         }
     }
-    report_failure(false, errno)
+    // SAFETY: destroys the attribute object initialised above, once.
+    unsafe { libc::posix_spawnattr_destroy(attr) };
+    result
 }

@@ -36,7 +36,7 @@ pub(crate) enum Stage {
     PivotRoot,
     DetachHost,
     Capabilities,
-    ExecPipe,
+    Spawn,
     EnterNamespace,
 }
 
@@ -62,7 +62,7 @@ const STAGES: [Stage; 23] = [
     Stage::PivotRoot,
     Stage::DetachHost,
     Stage::Capabilities,
-    Stage::ExecPipe,
+    Stage::Spawn,
     Stage::EnterNamespace,
 ];
 
@@ -95,7 +95,7 @@ impl Stage {
             Stage::PivotRoot => "switching to the new root (pivot_root)",
             Stage::DetachHost => "detaching the host file system",
             Stage::Capabilities => "dropping capabilities",
-            Stage::ExecPipe => "starting the step",
+            Stage::Spawn => "preparing to start the step (posix_spawn attributes)",
             Stage::EnterNamespace => "entering the job's namespaces (setns)",
         }
     }
