@@ -58,6 +58,8 @@ impl std::fmt::Debug for Selected {
 const MICROVM_MISSING: &str = "the microVM executor is not implemented yet (issue #4)";
 
 /// Builds the executor for `choice`; `config` describes the sandbox for `namespace` and `auto`.
+/// For those, the job's sandbox is built here (a few milliseconds on the calling thread), which
+/// is also the test that it works on this host.
 pub fn select_executor(
     choice: SandboxChoice,
     config: SandboxConfig,
@@ -72,20 +74,25 @@ pub fn select_executor(
             reason: MICROVM_MISSING.to_owned(),
         }),
         SandboxChoice::Namespace => {
-            NamespaceExecutor::probe().map_err(|reason| ExecError::Unavailable {
-                name: "namespace",
-                reason,
-            })?;
+            // Building the job's sandbox here is also the availability test.
+            let executor = NamespaceExecutor::new(config)?;
+            executor
+                .set_up_now()
+                .map_err(|reason| ExecError::Unavailable {
+                    name: "namespace",
+                    reason,
+                })?;
             Ok(Selected {
-                executor: Box::new(NamespaceExecutor::new(config)?),
+                executor: Box::new(executor),
                 fallbacks: Vec::new(),
             })
         }
         SandboxChoice::Auto => {
             let mut fallbacks = vec![format!("microvm: {MICROVM_MISSING}")];
-            match NamespaceExecutor::probe() {
+            let executor = NamespaceExecutor::new(config)?;
+            match executor.set_up_now() {
                 Ok(()) => Ok(Selected {
-                    executor: Box::new(NamespaceExecutor::new(config)?),
+                    executor: Box::new(executor),
                     fallbacks,
                 }),
                 Err(reason) => {

@@ -533,3 +533,29 @@ async fn a_workspace_below_tmp_is_bound_over_each_steps_fresh_tmp() {
     .await;
     assert_eq!(r.stdout(), "one\nfresh\n", "{}", r.stderr());
 }
+
+#[tokio::test]
+async fn set_up_now_binds_the_configured_paths_before_the_first_step() {
+    let ws = workspace(identity());
+    let base = ws.path().canonicalize().expect("canonical workspace");
+    let (sub, moved) = (base.join("sub"), base.join("moved"));
+    std::fs::create_dir(&sub).expect("sub");
+    if let Some(id) = identity() {
+        std::os::unix::fs::chown(&sub, Some(id.uid), Some(id.gid)).expect("chown");
+    }
+    let config_sub = sub.clone();
+    let Some(ex) = namespace_or_skip("set_up_now_binds_the_configured_paths", || {
+        SandboxConfig::new([config_sub])
+    }) else {
+        return;
+    };
+    ex.set_up_now().expect("set up");
+    // Gone from its path on the host: only a sandbox built already still has it there.
+    std::fs::rename(&sub, &moved).expect("rename");
+    let r = run(&ex, sh("echo hi > f", &sub)).await;
+    assert!(r.outcome().status.success(), "{}", r.stderr());
+    assert_eq!(
+        std::fs::read_to_string(moved.join("f")).ok().as_deref(),
+        Some("hi\n")
+    );
+}

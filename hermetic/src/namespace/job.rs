@@ -2,7 +2,9 @@
 //!
 //! Building a sandbox costs far more than a step of a script: a network namespace alone takes
 //! most of a millisecond to create and tear down, and the file system is two dozen mounts and a
-//! `pivot_root`. So the first step of a job runs a set-up sandbox (the same monitor and init as
+//! `pivot_root`. So once per job (when the executor is selected, see
+//! [`NamespaceExecutor::set_up_now`](super::NamespaceExecutor::set_up_now), or else on its first
+//! step) a set-up sandbox (the same monitor and init as
 //! the probe, running no program) that creates the user, mount, UTS, IPC and (unless the network
 //! is allowed) network namespaces and builds the file system in them; the runner opens
 //! `/proc/<monitor>/ns/*` while the monitor waits for its uid/gid maps, and keeps those
@@ -96,10 +98,27 @@ impl JobSandbox {
                 reason: "the job's sandbox was already finished".to_owned(),
             }),
             State::NotMade => {
-                let ns = Arc::new(set_up(Arc::clone(image), maps.clone()).await?);
+                let (image, maps) = (Arc::clone(image), maps.clone());
+                let made = tokio::task::spawn_blocking(move || set_up_blocking(image, maps, true))
+                    .await
+                    .map_err(|e| ExecError::Lost(format!("the sandbox's set-up failed: {e}")))??
+                    .ok_or_else(|| ExecError::Lost("the set-up kept no namespaces".to_owned()))?;
+                let ns = Arc::new(made);
                 *state = State::Ready(Arc::clone(&ns));
                 Ok(ns)
             }
+        }
+    }
+
+    /// Takes namespaces made ahead of the first step; `false` when the sandbox was already
+    /// made, finished or is being made.
+    pub(crate) fn set_ready(&self, namespaces: JobNamespaces) -> bool {
+        match self.state.try_lock() {
+            Ok(mut state) if matches!(*state, State::NotMade) => {
+                *state = State::Ready(Arc::new(namespaces));
+                true
+            }
+            _ => false,
         }
     }
 
@@ -110,32 +129,39 @@ impl JobSandbox {
     }
 }
 
-/// Runs the set-up sandbox and returns the namespaces it made.
-async fn set_up(image: Arc<SandboxImage>, maps: IdMaps) -> Result<JobNamespaces, ExecError> {
-    let (launched_tx, launched_rx) = oneshot::channel();
-    let (ended_tx, ended_rx) = oneshot::channel();
+/// Runs a set-up sandbox (no program) on the calling thread, which it blocks for a few
+/// milliseconds; the set-up processes have ended when it returns, so any thread will do. With
+/// `keep`, returns the namespaces it made (the probe keeps none).
+pub(crate) fn set_up_blocking(
+    image: Arc<SandboxImage>,
+    maps: IdMaps,
+    keep: bool,
+) -> Result<Option<JobNamespaces>, ExecError> {
+    let (launched_tx, mut launched_rx) = oneshot::channel();
+    let (ended_tx, mut ended_rx) = oneshot::channel();
     let job = SandboxJob {
         image,
         exec: None,
         cgroup: Arc::new(StepCgroup::default()),
         maps,
-        namespaces: Namespaces::CreateAndKeep,
+        namespaces: if keep {
+            Namespaces::CreateAndKeep
+        } else {
+            Namespaces::Create
+        },
     };
-    std::thread::Builder::new()
-        .name("hrun-sandbox-job".to_owned())
-        .spawn(move || run_on_thread(job, launched_tx, ended_tx))
-        .map_err(|e| ExecError::system("cannot start the sandbox's set-up thread", e))?;
-    let lost = || ExecError::Lost("the sandbox's set-up thread ended without a result".to_owned());
+    run_on_thread(job, launched_tx, ended_tx);
+    let early = || ExecError::Lost("the sandbox's set-up ended without a result".to_owned());
     // The set-up runs no program: its output pipes stay empty.
-    drop(launched_rx.await.map_err(|_| lost())??);
-    let ended = ended_rx.await.map_err(|_| lost())??;
+    drop(launched_rx.try_recv().map_err(|_| early())??);
+    let ended = ended_rx.try_recv().map_err(|_| early())??;
     if let Some(e) = setup_error(&ended.records) {
         return Err(e);
     }
     match ended.kept {
-        Some(ns) if ended.records.contains(&Record::SetupDone) => Ok(ns),
+        kept if ended.records.contains(&Record::SetupDone) && kept.is_some() == keep => Ok(kept),
         _ => Err(ExecError::Lost(format!(
-            "the sandbox's set-up ended without finishing ({:?})",
+            "the sandbox ended without finishing its set-up ({:?})",
             ended.reaped.status
         ))),
     }

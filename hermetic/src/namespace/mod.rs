@@ -330,39 +330,26 @@ impl NamespaceExecutor {
         }
         let executor = NamespaceExecutor::new(SandboxConfig::new(Vec::<PathBuf>::new()))
             .map_err(|e| e.to_string())?;
-        let (launched_tx, launched_rx) = oneshot::channel();
-        let (ended_tx, ended_rx) = oneshot::channel();
-        let job = SandboxJob {
-            image: Arc::clone(&executor.image),
-            exec: None,
-            cgroup: Arc::new(StepCgroup::default()),
-            maps: executor.maps.clone(),
-            namespaces: Namespaces::Create,
-        };
-        // On the calling thread: it outlives the sandbox, which ends before this returns, and
-        // both channels hold their results by then.
-        run_on_thread(job, launched_tx, ended_tx);
-        let mut launched_rx = launched_rx;
-        let mut ended_rx = ended_rx;
-        let early = || "the probe ended without a result".to_owned();
-        drop(
-            launched_rx
-                .try_recv()
-                .map_err(|_| early())?
-                .map_err(|e| e.to_string())?,
-        );
-        let ended = ended_rx
-            .try_recv()
-            .map_err(|_| early())?
-            .map_err(|e| e.to_string())?;
-        match setup_error(&ended.records) {
-            Some(e) => Err(e.to_string()),
-            None if ended.records.contains(&Record::SetupDone) => Ok(()),
-            None => Err(format!(
-                "the sandbox ended without finishing its set-up ({:?})",
-                ended.reaped.status
-            )),
+        job::set_up_blocking(Arc::clone(&executor.image), executor.maps.clone(), false)
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Builds the job's sandbox now rather than on the first step, blocking the calling thread
+    /// for a few milliseconds. This is also the test [`probe`](Self::probe) makes, on this
+    /// executor's own configuration: `Err` says what failed and, where known, which host setting
+    /// is the cause (the first step then tries again).
+    pub fn set_up_now(&self) -> Result<(), String> {
+        if let Some(reason) = host_setting_blocks_user_namespaces() {
+            return Err(reason);
         }
+        let made = job::set_up_blocking(Arc::clone(&self.image), self.maps.clone(), true)
+            .map_err(|e| e.to_string())?;
+        if let Some(namespaces) = made {
+            // Already made (or finished) by a step: the new namespaces are simply closed.
+            self.job.set_ready(namespaces);
+        }
+        Ok(())
     }
 
     async fn run_step(
