@@ -7,9 +7,9 @@
 //! backend is picked at run time ([`select_executor`] for `--sandbox none|namespace|microvm|auto`):
 //!
 //! - [`NamespaceExecutor`] (`namespace`): a rootless sandbox per job, which each step enters.
-//!   The job's user, mount, network, UTS and IPC namespaces are made on its first step (and
-//!   closed by [`Executor::finish`]); each step adds its own PID, mount and cgroup namespaces, so
-//!   its whole process tree ends with it. The host's system directories read-only; the workspace
+//!   The job's user, mount, network, UTS and IPC namespaces are made once (by
+//!   [`select_executor`], or on the first step) and closed by [`Executor::finish`]; each step
+//!   adds its own PID, mount and cgroup namespaces, so its whole process tree ends with it. The host's system directories read-only; the workspace
 //!   and a private `/tmp` writable; the step's own `/proc` and a minimal read-only `/dev`; a fixed
 //!   hostname; only loopback unless the network is allowed; every capability dropped; memory and
 //!   process-count limits in a per-step cgroup (v1 or v2) where the host allows.

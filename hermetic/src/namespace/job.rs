@@ -1,4 +1,4 @@
-//! The namespaces a job's steps share: made once, on the job's first step, entered by every step.
+//! The namespaces a job's steps share: made once per job, entered by every step.
 //!
 //! Building a sandbox costs far more than a step of a script: a network namespace alone takes
 //! most of a millisecond to create and tear down, and the file system is two dozen mounts and a
@@ -76,7 +76,7 @@ enum State {
     Finished,
 }
 
-/// A job's namespaces from its first step to [`finish`](JobSandbox::finish).
+/// A job's namespaces, from their set-up to [`finish`](JobSandbox::finish).
 #[derive(Debug, Default)]
 pub(crate) struct JobSandbox {
     state: Mutex<State>,

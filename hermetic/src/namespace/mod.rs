@@ -3,8 +3,8 @@
 //!
 //! A job's steps share new user, mount, UTS and IPC namespaces, and a network namespace with
 //! only loopback unless [`Network::Allow`] (then they share the host's; egress filtering comes
-//! with the microVM issue). They are made on the job's first step and closed by
-//! [`Executor::finish`] (or drop); see [`job`]. The file system is a new root holding the host's
+//! with the microVM issue). They are made once (by [`NamespaceExecutor::set_up_now`], else on
+//! the job's first step) and closed by [`Executor::finish`] (or drop); see [`job`]. The file system is a new root holding the host's
 //! system directories read-only, a `/proc`, a minimal read-only `/dev`, a private `/tmp`, and the
 //! configured paths (the workspace, the runner's temp directory) read-write at their own paths.
 //! The hostname is fixed. Each step has its own PID namespace (so its whole tree ends with it),
@@ -119,8 +119,9 @@ impl SandboxConfig {
     }
 }
 
-/// Runs a job's steps in a namespace sandbox (`--sandbox namespace`): one per executor, made on
-/// the first step, each step in namespaces of its own inside it.
+/// Runs a job's steps in a namespace sandbox (`--sandbox namespace`): one per executor, made by
+/// [`set_up_now`](Self::set_up_now) or on the first step, each step in namespaces of its own
+/// inside it.
 #[derive(Debug)]
 pub struct NamespaceExecutor {
     image: Arc<SandboxImage>,
