@@ -559,3 +559,17 @@ async fn set_up_now_binds_the_configured_paths_before_the_first_step() {
         Some("hi\n")
     );
 }
+
+#[tokio::test]
+async fn a_step_cannot_read_its_inits_memory_or_environment() {
+    let Some((ex, ws)) = sandbox("a_step_cannot_read_its_inits_memory_or_environment") else {
+        return;
+    };
+    // The init is a copy of the runner: its environment and memory are the runner's.
+    let script = "head -c 1 /proc/1/environ >/dev/null 2>&1 && echo READ-ENVIRON; \
+                  head -c 1 /proc/1/cmdline >/dev/null 2>&1 || echo no-cmdline; \
+                  grep -q . /proc/1/maps 2>/dev/null && echo READ-MAPS; echo done";
+    let r = run(&ex, sh(script, ws.path())).await;
+    assert_eq!(r.stdout().lines().last(), Some("done"), "{}", r.stderr());
+    assert!(!r.stdout().contains("READ-"), "{}", r.stdout());
+}

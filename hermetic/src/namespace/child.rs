@@ -28,7 +28,8 @@
 //! fixed-size [`Record`]s.
 //!
 //! Must never: return into the runner's code (every path ends in `_exit` or `exec`), run the step
-//! with a capability, or keep running once the runner's step thread is gone.
+//! with a capability, let the step read a helper's memory (the init is not dumpable), or keep
+//! running once the runner's step thread is gone.
 
 use std::ffi::{CStr, CString, OsStr};
 use std::os::fd::RawFd;
@@ -380,6 +381,12 @@ fn init(input: &mut ForkInput<'_>) -> ! {
     // Our parent is the monitor; if it dies, so must we (and with us the namespace).
     if let Err(e) = set_parent_death_signal(None) {
         fail(Stage::ParentDeathSignal, e);
+    }
+    // The step sees the init (PID 1) and runs as its uid: were the init dumpable, the step
+    // could read its /proc/1/environ and memory, a copy of the runner's (secrets included),
+    // when the runner is not root and so keeps its uid in the sandbox.
+    if let Err(e) = nix::sys::prctl::set_dumpable(false) {
+        fail(Stage::Identity, e);
     }
     umask(Mode::empty());
     if input.enter.is_some() {
