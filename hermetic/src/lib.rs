@@ -6,11 +6,13 @@
 //! [`StepOutcome`] (exit status, timed out or cancelled, resource usage, which limits held). The
 //! backend is picked at run time ([`select_executor`] for `--sandbox none|namespace|microvm|auto`):
 //!
-//! - [`NamespaceExecutor`] (`namespace`): a rootless sandbox per step. User, mount, PID, network,
-//!   UTS, IPC and cgroup namespaces; the host's system directories read-only; the workspace and a
-//!   private `/tmp` writable; a fresh `/proc` and a minimal `/dev`; a fixed hostname; only loopback
-//!   unless the network is allowed; every capability dropped; memory and process-count limits in a
-//!   cgroup (v1 or v2) where the host allows.
+//! - [`NamespaceExecutor`] (`namespace`): a rootless sandbox per job, which each step enters.
+//!   The job's user, mount, network, UTS and IPC namespaces are made once (by
+//!   [`select_executor`], or on the first step) and closed by [`Executor::finish`]; each step
+//!   adds its own PID, mount and cgroup namespaces, so its whole process tree ends with it. The host's system directories read-only; the workspace
+//!   and a private `/tmp` writable; the step's own `/proc` and a minimal read-only `/dev`; a fixed
+//!   hostname; only loopback unless the network is allowed; every capability dropped; memory and
+//!   process-count limits in a per-step cgroup (v1 or v2) where the host allows.
 //! - [`HostExecutor`] (`none`): plain host processes in a session and process group of their own,
 //!   tracked by a cgroup where possible. Only when the user asks for it.
 //! - [`vm::MicroVmExecutor`] (`microvm`): a QEMU microVM per job with its own kernel; steps run
@@ -43,8 +45,9 @@
 //!   canonical paths. When the runner is root, steps run as
 //!   [`NamespaceExecutor::host_identity`] (default `nobody`), which must be able to write them.
 //! - Unlike GitHub's runner, a process a step leaves in the background ends with the step (every
-//!   executor kills the whole tree when the main process exits), and `/tmp` is fresh per step unless
-//!   [`SandboxConfig::tmp_dir`] names a per-job directory. There is no `/dev/pts` in the sandbox.
+//!   executor kills the whole tree when the main process exits), and `/tmp` and `/dev/shm` are
+//!   fresh per step unless [`SandboxConfig::tmp_dir`] names a per-job directory. System V IPC
+//!   objects and the loopback network last for the job. There is no `/dev/pts` in the sandbox.
 //!
 //! [`egress`] enforces a job's network allowlist on the host: a network namespace per job,
 //! nftables rules, hrun's own DNS resolver, and a report of every attempt ([`egress::JobNetwork`]);

@@ -137,7 +137,15 @@ pub fn select_executor(
             })
         }
         (SandboxChoice::Namespace | SandboxChoice::Auto, _) => {
-            Box::new(NamespaceExecutor::new(config)?)
+            // Building the job's sandbox here is also the test that it works on this host.
+            let executor = NamespaceExecutor::new(config)?;
+            executor
+                .set_up_now()
+                .map_err(|reason| ExecError::Unavailable {
+                    name: "namespace",
+                    reason,
+                })?;
+            Box::new(executor)
         }
     };
     Ok(Selected {

@@ -184,16 +184,17 @@ async fn pump_output(
     ) else {
         return false;
     };
-    let mut out_buf = vec![0u8; READ_CHUNK];
-    let mut err_buf = vec![0u8; READ_CHUNK];
+    // Read into spare capacity (`read_buf`): nothing to zero for a step that prints little.
+    let mut out_buf = Vec::with_capacity(READ_CHUNK);
+    let mut err_buf = Vec::with_capacity(READ_CHUNK);
     let (mut out_open, mut err_open) = (true, true);
     let mut deadline_rx = Some(deadline_rx);
     let mut deadline: Option<Instant> = None;
     let mut receiver_gone = false;
     while out_open || err_open {
         let (stream, read) = tokio::select! {
-            r = out.read(&mut out_buf), if out_open => (OutputStream::Stdout, r),
-            r = err.read(&mut err_buf), if err_open => (OutputStream::Stderr, r),
+            r = out.read_buf(&mut out_buf), if out_open => (OutputStream::Stdout, r),
+            r = err.read_buf(&mut err_buf), if err_open => (OutputStream::Stderr, r),
             d = next_deadline(&mut deadline_rx) => {
                 deadline_rx = None;
                 deadline = d.or(Some(Instant::now()));
@@ -201,25 +202,22 @@ async fn pump_output(
             }
             () = sleep_until(deadline) => return false,
         };
-        let n = match read {
-            Ok(0) | Err(_) => {
-                match stream {
-                    OutputStream::Stdout => out_open = false,
-                    OutputStream::Stderr => err_open = false,
-                }
-                continue;
+        if matches!(read, Ok(0) | Err(_)) {
+            match stream {
+                OutputStream::Stdout => out_open = false,
+                OutputStream::Stderr => err_open = false,
             }
-            Ok(n) => n,
-        };
+            continue;
+        }
         let buf = match stream {
-            OutputStream::Stdout => &out_buf,
-            OutputStream::Stderr => &err_buf,
+            OutputStream::Stdout => &mut out_buf,
+            OutputStream::Stderr => &mut err_buf,
         };
+        // Exactly what was read, in an allocation of its own; the buffer keeps its capacity.
+        let bytes = buf.clone();
+        buf.clear();
         if !receiver_gone {
-            let chunk = OutputChunk {
-                stream,
-                bytes: buf.get(..n).unwrap_or_default().to_vec(),
-            };
+            let chunk = OutputChunk { stream, bytes };
             // A dropped receiver discards output; the step still runs to its end.
             receiver_gone = output.send(chunk).await.is_err();
         }

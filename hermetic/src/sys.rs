@@ -206,6 +206,14 @@ pub(crate) fn bring_loopback_up() -> Result<(), Errno> {
     result
 }
 
+/// Moves this process into the namespace `fd` refers to; `nstype` (one `CLONE_NEW*` flag) makes
+/// the kernel check the descriptor is a namespace of that kind. Fork-safe.
+pub(crate) fn setns(fd: RawFd, nstype: libc::c_int) -> Result<(), Errno> {
+    // SAFETY: setns(2) takes a descriptor and a flag, no pointers. The caller is a forked,
+    // single-threaded helper, as entering a user namespace requires.
+    Errno::result(unsafe { libc::setns(fd, nstype) }).map(drop)
+}
+
 /// Closes every descriptor numbered `first` or above. Fork-safe.
 pub(crate) fn close_descriptors_from(first: RawFd) {
     let first = libc::c_uint::try_from(first).unwrap_or(0);

@@ -87,6 +87,12 @@ async fn step_sees_only_standard_descriptors_and_empty_stdin() {
 }
 
 #[tokio::test]
+async fn starts_in_its_own_session_with_default_signals() {
+    let (ex, ws) = host();
+    checks::starts_in_its_own_session_with_default_signals(&ex, ws.path()).await;
+}
+
+#[tokio::test]
 async fn reports_resource_usage() {
     let (ex, ws) = host();
     checks::reports_resource_usage(&ex, ws.path()).await;

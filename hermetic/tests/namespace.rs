@@ -51,6 +51,7 @@ shared!(reports_missing_program_and_directory);
 shared!(reports_resource_usage);
 shared!(step_sees_only_standard_descriptors_and_empty_stdin);
 shared!(dropping_the_run_future_kills_the_tree);
+shared!(starts_in_its_own_session_with_default_signals);
 
 #[tokio::test]
 async fn timeout_kills_background_child_and_daemonised_grandchild() {
@@ -143,6 +144,15 @@ async fn tmp_is_private_and_empty() {
     assert!(host_marker.path().exists());
     let r = run(&ex, sh("ls -A /tmp", ws.path())).await;
     assert_eq!(r.stdout(), "", "a new step gets a new /tmp");
+}
+
+#[tokio::test]
+async fn step_starts_with_umask_022_whatever_the_runners() {
+    let Some((ex, ws)) = sandbox("step_starts_with_umask_022_whatever_the_runners") else {
+        return;
+    };
+    let r = run(&ex, sh("umask", ws.path())).await;
+    assert_eq!(r.stdout(), "0022\n");
 }
 
 #[tokio::test]
@@ -390,4 +400,176 @@ async fn auto_and_namespace_choices_select_the_sandbox_and_never_the_host() {
             );
         }
     }
+}
+
+/// The descriptors of this test process that refer to the namespace `link` names
+/// (`net:[4026532…]`, as `readlink /proc/self/ns/net` prints it).
+fn descriptors_of(link: &str) -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| {
+                    std::fs::read_link(e.path())
+                        .is_ok_and(|target| target.to_string_lossy() == link)
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+// Both steps run at once: a namespace number is reused once its namespace is gone.
+const NAMESPACES: &str =
+    "for n in net uts ipc user pid mnt; do readlink /proc/self/ns/$n; done; sleep 0.3";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn steps_share_the_jobs_namespaces_and_each_has_its_own_pid_and_mount_namespace() {
+    let Some((ex, ws)) = sandbox("steps_share_the_jobs_namespaces") else {
+        return;
+    };
+    let ex: &dyn Executor = &ex;
+    let (first, second) = tokio::join!(
+        run(ex, sh(NAMESPACES, ws.path())),
+        run(ex, sh(NAMESPACES, ws.path()))
+    );
+    let (first, second) = (first.stdout(), second.stdout());
+    let (a, b): (Vec<&str>, Vec<&str>) = (first.lines().collect(), second.lines().collect());
+    assert_eq!(a.len(), 6, "{first}");
+    assert_eq!(
+        a.get(..4),
+        b.get(..4),
+        "net, uts, ipc and user are the job's"
+    );
+    assert_ne!(a.get(4), b.get(4), "each step has its own PID namespace");
+    assert_ne!(a.get(5), b.get(5), "each step has its own mount namespace");
+    let host_net = std::fs::read_link("/proc/self/ns/net").unwrap_or_default();
+    assert_ne!(
+        a.first().copied(),
+        host_net.to_str(),
+        "not the host's network"
+    );
+}
+
+#[tokio::test]
+async fn finish_closes_the_jobs_namespaces_and_refuses_later_steps() {
+    let Some((ex, ws)) = sandbox("finish_closes_the_jobs_namespaces") else {
+        return;
+    };
+    let r = run(&ex, sh("readlink /proc/self/ns/net", ws.path())).await;
+    let net = r.stdout().trim().to_owned();
+    assert!(net.starts_with("net:["), "{net}");
+    assert_eq!(
+        descriptors_of(&net),
+        1,
+        "the runner holds the job's network"
+    );
+    let report = ex.finish().await.expect("finish");
+    assert!(report.failures.is_empty());
+    assert_eq!(descriptors_of(&net), 0, "closed by finish");
+    let later = run(&ex, sh("true", ws.path())).await;
+    assert!(later.outcome.is_err(), "a step after finish must not run");
+}
+
+#[tokio::test]
+async fn dropping_the_executor_closes_the_jobs_namespaces() {
+    let Some((ex, ws)) = sandbox("dropping_the_executor_closes_the_jobs_namespaces") else {
+        return;
+    };
+    let r = run(&ex, sh("readlink /proc/self/ns/uts", ws.path())).await;
+    let uts = r.stdout().trim().to_owned();
+    assert_eq!(descriptors_of(&uts), 1, "{uts}");
+    drop(ex);
+    assert_eq!(descriptors_of(&uts), 0);
+}
+
+#[tokio::test]
+async fn dev_is_read_only_and_each_step_gets_a_fresh_dev_shm() {
+    let Some((ex, ws)) = sandbox("dev_is_read_only_and_each_step_gets_a_fresh_dev_shm") else {
+        return;
+    };
+    let script = "touch /dev/hrun-probe 2>/dev/null && echo WROTE; \
+                  ls -A /dev/shm; echo x > /dev/shm/left && echo shm-writable; \
+                  echo x > /dev/null && echo null-writable";
+    let r = run(&ex, sh(script, ws.path())).await;
+    assert_eq!(
+        r.stdout(),
+        "shm-writable\nnull-writable\n",
+        "{}",
+        r.stderr()
+    );
+    let r = run(&ex, sh("ls -A /dev/shm", ws.path())).await;
+    assert_eq!(r.stdout(), "", "a new step gets a new /dev/shm");
+}
+
+#[tokio::test]
+async fn a_workspace_below_tmp_is_bound_over_each_steps_fresh_tmp() {
+    let ws = tempfile::Builder::new()
+        .prefix("hrun-ws-")
+        .tempdir_in("/tmp")
+        .expect("temp dir in /tmp");
+    if let Some(id) = identity() {
+        std::os::unix::fs::chown(ws.path(), Some(id.uid), Some(id.gid)).expect("chown");
+    }
+    let path = ws.path().to_path_buf();
+    let Some(ex) = namespace_or_skip(
+        "a_workspace_below_tmp_is_bound_over_each_steps_fresh_tmp",
+        || SandboxConfig::new([path]),
+    ) else {
+        return;
+    };
+    let r = run(
+        &ex,
+        sh("echo one > \"$WS/f\" && echo x > /tmp/scratch", ws.path()),
+    )
+    .await;
+    assert!(r.outcome().status.success(), "{}", r.stderr());
+    let r = run(
+        &ex,
+        sh(
+            "cat \"$WS/f\"; test -e /tmp/scratch || echo fresh",
+            ws.path(),
+        ),
+    )
+    .await;
+    assert_eq!(r.stdout(), "one\nfresh\n", "{}", r.stderr());
+}
+
+#[tokio::test]
+async fn set_up_now_binds_the_configured_paths_before_the_first_step() {
+    let ws = workspace(identity());
+    let base = ws.path().canonicalize().expect("canonical workspace");
+    let (sub, moved) = (base.join("sub"), base.join("moved"));
+    std::fs::create_dir(&sub).expect("sub");
+    if let Some(id) = identity() {
+        std::os::unix::fs::chown(&sub, Some(id.uid), Some(id.gid)).expect("chown");
+    }
+    let config_sub = sub.clone();
+    let Some(ex) = namespace_or_skip("set_up_now_binds_the_configured_paths", || {
+        SandboxConfig::new([config_sub])
+    }) else {
+        return;
+    };
+    ex.set_up_now().expect("set up");
+    // Gone from its path on the host: only a sandbox built already still has it there.
+    std::fs::rename(&sub, &moved).expect("rename");
+    let r = run(&ex, sh("echo hi > f", &sub)).await;
+    assert!(r.outcome().status.success(), "{}", r.stderr());
+    assert_eq!(
+        std::fs::read_to_string(moved.join("f")).ok().as_deref(),
+        Some("hi\n")
+    );
+}
+
+#[tokio::test]
+async fn a_step_cannot_read_its_inits_memory_or_environment() {
+    let Some((ex, ws)) = sandbox("a_step_cannot_read_its_inits_memory_or_environment") else {
+        return;
+    };
+    // The init is a copy of the runner: its environment and memory are the runner's.
+    let script = "head -c 1 /proc/1/environ >/dev/null 2>&1 && echo READ-ENVIRON; \
+                  head -c 1 /proc/1/cmdline >/dev/null 2>&1 || echo no-cmdline; \
+                  grep -q . /proc/1/maps 2>/dev/null && echo READ-MAPS; echo done";
+    let r = run(&ex, sh(script, ws.path())).await;
+    assert_eq!(r.stdout().lines().last(), Some("done"), "{}", r.stderr());
+    assert!(!r.stdout().contains("READ-"), "{}", r.stdout());
 }

@@ -1,24 +1,35 @@
 //! The sandbox's helper processes, between `fork` and `exec`.
 //!
-//! Three processes per step:
-//! 1. the **monitor**, forked by the runner's step thread: joins the step's cgroups, creates the
-//!    namespaces (user, mount, PID, UTS, IPC, cgroup, and network unless allowed), waits for the
-//!    runner to write its uid/gid maps, opens the host paths to bind while it still has the
-//!    runner's file access, takes the sandbox identity, then forks the init and relays the
-//!    runner's signals to it (SIGINT → SIGINT, SIGTERM → SIGKILL) until it ends;
-//! 2. the **init**, PID 1 of the new PID namespace: builds the file system from the
-//!    [`MountPlan`](super::plan::MountPlan), sets the hostname, brings up loopback, pivots into the
-//!    new root, drops every capability, forks the step, relays SIGINT to every process of the
-//!    namespace and reaps orphans; when the step's main process ends it reports the status and
-//!    exits, and the kernel kills whatever is left in the namespace;
-//! 3. the **step**: resets signals, enters the working directory and `exec`s the program.
+//! A job's sandbox is made in two parts. Once per job, a set-up sandbox creates the namespaces
+//! steps share (user, mount, UTS, IPC, and network unless allowed) and builds the file system in
+//! them; it runs no program, and the runner keeps the namespaces open by descriptor (see
+//! [`super::job`]). Then three processes per step:
+//! 1. the **monitor**, forked by the runner's step thread: joins the step's cgroups, enters the
+//!    job's namespaces (`setns`), creates the step's own mount (a copy of the job's), PID and
+//!    cgroup namespaces, takes the sandbox identity, then forks the init and relays the runner's
+//!    signals to it (SIGINT → SIGINT, SIGTERM → SIGKILL) until it ends;
+//! 2. the **init**, PID 1 of the step's PID namespace: mounts the step's own `/proc` (and, without
+//!    a per-job `/tmp`, a fresh `/tmp` and `/dev/shm`), drops every capability, starts the step,
+//!    relays SIGINT to every process of the namespace and reaps orphans; when the step's main
+//!    process ends it reports the status and exits, and the kernel kills whatever is left in the
+//!    namespace;
+//! 3. the **step**, started by the init with `posix_spawn` (no copy of the address space for a
+//!    child that `exec`s at once) in the working directory, in a session of its own, with default
+//!    signal dispositions and an empty signal mask.
+//!
+//! The set-up sandbox (also the availability probe) has the same monitor and init, but its
+//! monitor creates the namespaces instead of entering them, waits for the runner to write its
+//! uid/gid maps and opens the host paths to bind while it still has the runner's file access; its
+//! init builds the file system from the [`MountPlan`](super::plan::MountPlan), sets the hostname,
+//! brings up loopback and pivots into the new root, then reports and exits.
 //!
 //! Everything here runs in a forked child of a multi-threaded program: only system calls on data
 //! prepared before the fork, no allocation, no locks, no panics. Errors go to the runner as
 //! fixed-size [`Record`]s.
 //!
 //! Must never: return into the runner's code (every path ends in `_exit` or `exec`), run the step
-//! with a capability, or keep running once the runner's step thread is gone.
+//! with a capability, let the step read a helper's memory (the init is not dumpable), or keep
+//! running once the runner's step thread is gone.
 
 use std::ffi::{CStr, CString, OsStr};
 use std::os::fd::RawFd;
@@ -28,10 +39,10 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::CloneFlags;
 use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::sys::stat::{umask, Mode};
-use nix::sys::statvfs::{statvfs, FsFlags};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{ForkResult, Gid, Pid, Uid};
 
+use super::mounts::{run_op, ChildOp};
 use super::protocol::{Record, Stage};
 use crate::sys;
 
@@ -39,51 +50,47 @@ use crate::sys;
 /// the host never sees the mount). Every source is opened before, so nothing below it is needed.
 pub(crate) const NEW_ROOT: &str = "/tmp";
 
-/// Descriptor numbers in the helpers after [`arrange_descriptors`].
+/// Descriptor numbers in the helpers after [`arrange_descriptors`]; the job's namespaces follow
+/// from [`FIRST_FREE_FD`] on.
 const REPORT_FD: RawFd = 3;
 const GO_FD: RawFd = 4;
 const FIRST_FREE_FD: RawFd = 5;
 
-/// A mount operation with every path ready for the system call.
-#[derive(Debug)]
-pub(crate) enum ChildOp {
-    Tmpfs {
-        target: CString,
-        options: CString,
-    },
-    Mkdir {
-        path: CString,
-        mode: u32,
-    },
-    Touch {
-        path: CString,
-    },
-    Symlink {
-        target: CString,
-        link: CString,
-    },
-    Bind {
-        source: usize,
-        target: CString,
-        recursive: bool,
-        read_only: bool,
-    },
-    Proc {
-        target: CString,
-    },
-    Sysfs {
-        target: CString,
-    },
-    RemountReadOnly {
-        target: CString,
-    },
+/// The job's namespaces a step enters, by their name under `/proc/<pid>/ns/`, in the order they
+/// are entered: the user namespace first, because it grants the capabilities entering the others
+/// needs. The network namespace is last, so it can be left out when the host's is shared.
+pub(crate) const JOB_NAMESPACES: [(&str, CloneFlags); 5] = [
+    ("user", CloneFlags::CLONE_NEWUSER),
+    ("mnt", CloneFlags::CLONE_NEWNS),
+    ("uts", CloneFlags::CLONE_NEWUTS),
+    ("ipc", CloneFlags::CLONE_NEWIPC),
+    ("net", CloneFlags::CLONE_NEWNET),
+];
+
+/// The runner's descriptors of the job's namespaces, in [`JOB_NAMESPACES`] order; the first
+/// `count` are valid.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct JoinFds {
+    pub fds: [RawFd; 5],
+    pub count: usize,
+}
+
+impl JoinFds {
+    fn valid(&self) -> &[RawFd] {
+        self.fds.get(..self.count).unwrap_or(&[])
+    }
 }
 
 /// The part of the sandbox that is the same for every step.
 #[derive(Debug)]
 pub(crate) struct SandboxImage {
     pub sources: Vec<CString>,
+    /// Builds the job's file system (replayed once, by the set-up sandbox).
     pub ops: Vec<ChildOp>,
+    /// Paths each step's init opens (in the job's mounts) before its `step_ops`.
+    pub step_sources: Vec<CString>,
+    /// Mounts each step makes in its own copy of the job's mount namespace, at final paths.
+    pub step_ops: Vec<ChildOp>,
     pub hostname: std::ffi::OsString,
     pub own_network: bool,
     /// Drop supplementary groups (possible only when the runner is root).
@@ -112,11 +119,14 @@ pub(crate) struct HelperFds {
 pub(crate) struct ForkInput<'a> {
     pub image: &'a SandboxImage,
     pub join_files: &'a [CString],
-    /// One slot per source, filled by the monitor after it opens them.
+    /// One slot per source (`image.sources`, or `image.step_sources` when entering the job's
+    /// namespaces), filled by the helper that opens them.
     pub source_fds: &'a mut [RawFd],
     pub exec: Option<ExecPointers<'a>>,
     pub runner: Pid,
     pub fds: HelperFds,
+    /// The job's namespaces to enter; `None` creates new ones (the set-up sandbox).
+    pub enter: Option<JoinFds>,
 }
 
 fn exit(code: i32) -> ! {
@@ -157,27 +167,30 @@ fn relayed_signals() -> SigSet {
     set
 }
 
-/// Moves the descriptors the helpers need to 0–4 and closes every other one, so no descriptor of
-/// the runner (another step's pipe, a socket) stays open in the sandbox.
-fn arrange_descriptors(fds: HelperFds) -> Result<(), Errno> {
+/// Moves the descriptors the helpers need to 0–4 (and the job's namespaces, when given, right
+/// after) and closes every other one, so no descriptor of the runner (another step's pipe, a
+/// socket) stays open in the sandbox.
+fn arrange_descriptors(fds: HelperFds, namespaces: &[RawFd]) -> Result<(), Errno> {
     let wanted = [fds.devnull, fds.stdout, fds.stderr, fds.report, fds.go];
-    let mut high = [0 as RawFd; 5];
-    for (slot, fd) in high.iter_mut().zip(wanted) {
+    let mut high = [0 as RawFd; 10];
+    let mut count = 0;
+    for (slot, fd) in high.iter_mut().zip(wanted.iter().chain(namespaces)) {
         // SAFETY: F_DUPFD_CLOEXEC duplicates a descriptor we own onto the lowest free number at
         // or above 64; it takes no pointers. This step avoids clobbering one wanted descriptor
         // with another in the dup2 loop below.
-        let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 64) };
+        let dup = unsafe { libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 64) };
         *slot = Errno::result(dup)?;
+        count += 1;
     }
-    for (target, fd) in (0..).zip(high) {
+    for (target, fd) in (0..).zip(high.iter().take(count)) {
         // SAFETY: dup2 onto a small number we are arranging; no pointers.
-        Errno::result(unsafe { libc::dup2(fd, target) })?;
+        Errno::result(unsafe { libc::dup2(*fd, target) })?;
     }
-    for fd in [REPORT_FD, GO_FD] {
+    for fd in REPORT_FD..RawFd::try_from(count).unwrap_or(FIRST_FREE_FD) {
         // SAFETY: sets close-on-exec on our own descriptor, so the step never inherits it.
         Errno::result(unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) })?;
     }
-    sys::close_descriptors_from(FIRST_FREE_FD);
+    sys::close_descriptors_from(RawFd::try_from(count).unwrap_or(FIRST_FREE_FD));
     Ok(())
 }
 
@@ -190,29 +203,25 @@ fn set_parent_death_signal(expected_parent: Option<Pid>) -> Result<(), Errno> {
     }
 }
 
-/// The monitor: runs in the child of the runner's step thread. Never returns.
-pub(crate) fn monitor(input: &mut ForkInput<'_>) -> ! {
-    // Signals from the runner wait until the relay loop below takes them.
-    let relayed = relayed_signals();
-    if let Err(e) = sigprocmask(SigmaskHow::SIG_BLOCK, Some(&relayed), None) {
-        fail_at(input.fds.report, Stage::Descriptors, e);
-    }
-    if let Err(e) = arrange_descriptors(input.fds) {
-        fail_at(input.fds.report, Stage::Descriptors, e);
-    }
-    // A session of its own: no terminal, and Ctrl-C at the runner's terminal does not reach it.
-    let _ = nix::unistd::setsid();
-    if let Err(e) = set_parent_death_signal(Some(input.runner)) {
-        fail(Stage::ParentDeathSignal, e);
-    }
-    for file in input.join_files {
-        if let Err(e) = crate::host::join_cgroup(file) {
-            fail(
-                Stage::JoinCgroup,
-                Errno::from_raw(e.raw_os_error().unwrap_or(0)),
-            );
+/// Enters the job's namespaces (arranged from [`FIRST_FREE_FD`] on, `count` of them) and
+/// creates the step's own: a copy of the job's mount namespace (for its own `/proc`), a PID
+/// namespace (whose init's death ends every process of the step) and a cgroup namespace.
+fn enter_job_namespaces(count: usize) {
+    for (fd, (_, kind)) in (FIRST_FREE_FD..).zip(JOB_NAMESPACES.iter().take(count)) {
+        if let Err(e) = sys::setns(fd, kind.bits()) {
+            fail(Stage::EnterNamespace, e);
         }
     }
+    sys::close_descriptors_from(FIRST_FREE_FD);
+    let own = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWCGROUP;
+    if let Err(e) = nix::sched::unshare(own) {
+        fail(Stage::Unshare, e);
+    }
+}
+
+/// Creates every namespace of a new sandbox, waits for the runner to write the uid/gid maps
+/// and opens the host paths to bind.
+fn create_namespaces(input: &mut ForkInput<'_>) {
     let mut flags = CloneFlags::CLONE_NEWUSER
         | CloneFlags::CLONE_NEWNS
         | CloneFlags::CLONE_NEWPID
@@ -236,8 +245,13 @@ pub(crate) fn monitor(input: &mut ForkInput<'_>) -> ! {
 
     // Open every bind source now: we are in the new mount namespace (a bind source must be in
     // the caller's namespace) and still have the runner's file access (before the identity
-    // switch below, the runner's uid may traverse directories the sandbox uid may not).
-    for (slot, path) in input.source_fds.iter_mut().zip(&input.image.sources) {
+    // switch, the runner's uid may traverse directories the sandbox uid may not).
+    open_sources(&input.image.sources, input.source_fds);
+}
+
+/// Opens each of `paths` (`O_PATH`) into the slot of the same index.
+fn open_sources(paths: &[CString], slots: &mut [RawFd]) {
+    for (slot, path) in slots.iter_mut().zip(paths) {
         match nix::fcntl::open(
             path.as_c_str(),
             nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
@@ -247,8 +261,40 @@ pub(crate) fn monitor(input: &mut ForkInput<'_>) -> ! {
             Err(e) => fail(Stage::OpenSource, e),
         }
     }
+}
 
-    // Become root of the new user namespace, which the runner mapped to the sandbox identity.
+/// The monitor: runs in the child of the runner's step thread. Never returns.
+pub(crate) fn monitor(input: &mut ForkInput<'_>) -> ! {
+    // Signals from the runner wait until the relay loop below takes them.
+    let relayed = relayed_signals();
+    if let Err(e) = sigprocmask(SigmaskHow::SIG_BLOCK, Some(&relayed), None) {
+        fail_at(input.fds.report, Stage::Descriptors, e);
+    }
+    let namespaces = input.enter.as_ref().map(JoinFds::valid).unwrap_or(&[]);
+    if let Err(e) = arrange_descriptors(input.fds, namespaces) {
+        fail_at(input.fds.report, Stage::Descriptors, e);
+    }
+    // A session of its own: no terminal, and Ctrl-C at the runner's terminal does not reach it.
+    let _ = nix::unistd::setsid();
+    if let Err(e) = set_parent_death_signal(Some(input.runner)) {
+        fail(Stage::ParentDeathSignal, e);
+    }
+    // Before any namespace changes: the cgroup files are the host's, writable by the runner's
+    // identity, and the step's cgroup becomes the root of its cgroup namespace.
+    for file in input.join_files {
+        if let Err(e) = crate::host::join_cgroup(file) {
+            fail(
+                Stage::JoinCgroup,
+                Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+            );
+        }
+    }
+    match input.enter {
+        Some(join) => enter_job_namespaces(join.count),
+        None => create_namespaces(input),
+    }
+
+    // Become root of the (new or job's) user namespace, which is mapped to the sandbox identity.
     let root_gid = Gid::from_raw(0);
     let root_uid = Uid::from_raw(0);
     if let Err(e) = nix::unistd::setresgid(root_gid, root_gid, root_gid) {
@@ -294,174 +340,9 @@ pub(crate) fn monitor(input: &mut ForkInput<'_>) -> ! {
     }
 }
 
-/// Formats `/proc/self/fd/<fd>` into `buf` without allocating.
-fn fd_path(fd: RawFd, buf: &mut [u8; 32]) -> &CStr {
-    const PREFIX: &[u8] = b"/proc/self/fd/";
-    let mut digits = [0u8; 12];
-    let mut n = u32::try_from(fd).unwrap_or(0);
-    let mut len = 0;
-    loop {
-        if let Some(d) = digits.get_mut(len) {
-            *d = b'0' + (n % 10) as u8;
-        }
-        len += 1;
-        n /= 10;
-        if n == 0 || len >= digits.len() {
-            break;
-        }
-    }
-    *buf = [0u8; 32];
-    for (dst, src) in buf.iter_mut().zip(PREFIX) {
-        *dst = *src;
-    }
-    for i in 0..len {
-        if let (Some(dst), Some(src)) = (buf.get_mut(PREFIX.len() + i), digits.get(len - 1 - i)) {
-            *dst = *src;
-        }
-    }
-    CStr::from_bytes_until_nul(buf).unwrap_or(c"/dev/null")
-}
-
-/// Re-applies a mount's flags with `MS_RDONLY` added. A user namespace may not clear flags it
-/// inherited locked (nosuid, nodev, noexec, atime), so they are read back and kept.
-fn remount_read_only(target: &CStr) -> Result<(), Errno> {
-    let current = statvfs(target)?.flags();
-    let mut flags = MsFlags::MS_REMOUNT
-        | MsFlags::MS_BIND
-        | MsFlags::MS_RDONLY
-        | MsFlags::MS_NOSUID
-        | MsFlags::MS_NODEV;
-    for (st, ms) in [
-        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
-        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
-        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
-        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
-    ] {
-        if current.contains(st) {
-            flags |= ms;
-        }
-    }
-    mount(None::<&CStr>, target, None::<&CStr>, flags, None::<&CStr>)
-}
-
-fn ignore_exists(result: Result<(), Errno>) -> Result<(), Errno> {
-    match result {
-        Err(Errno::EEXIST) => Ok(()),
-        other => other,
-    }
-}
-
-fn run_op(op: &ChildOp, source_fds: &[RawFd]) {
-    let fs_flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
-    match op {
-        ChildOp::Tmpfs { target, options } => {
-            if let Err(e) = mount(
-                Some(c"tmpfs"),
-                target.as_c_str(),
-                Some(c"tmpfs"),
-                fs_flags,
-                Some(options.as_c_str()),
-            ) {
-                fail(Stage::Tmpfs, e);
-            }
-        }
-        ChildOp::Mkdir { path, mode } => {
-            let made = nix::unistd::mkdir(path.as_c_str(), Mode::from_bits_truncate(*mode));
-            if let Err(e) = ignore_exists(made) {
-                fail(Stage::Mkdir, e);
-            }
-        }
-        ChildOp::Touch { path } => {
-            let flags = nix::fcntl::OFlag::O_CREAT
-                | nix::fcntl::OFlag::O_WRONLY
-                | nix::fcntl::OFlag::O_CLOEXEC;
-            let made = nix::fcntl::open(path.as_c_str(), flags, Mode::from_bits_truncate(0o644));
-            match made {
-                Ok(fd) => drop(fd),
-                // An existing mount point (a file in a read-only bind) is fine.
-                Err(Errno::EEXIST) | Err(Errno::EROFS) => {}
-                Err(e) => fail(Stage::Touch, e),
-            }
-        }
-        ChildOp::Symlink { target, link } => {
-            // SAFETY: both are NUL-terminated paths prepared before fork. `link` is on the new
-            // root's tmpfs, which nothing else can see.
-            let rc = unsafe { libc::symlink(target.as_ptr(), link.as_ptr()) };
-            if let Err(e) = ignore_exists(Errno::result(rc).map(drop)) {
-                fail(Stage::Symlink, e);
-            }
-        }
-        ChildOp::Bind {
-            source,
-            target,
-            recursive,
-            read_only,
-        } => {
-            let mut buf = [0u8; 32];
-            let fd = source_fds.get(*source).copied().unwrap_or(-1);
-            let from = fd_path(fd, &mut buf);
-            let mut flags = MsFlags::MS_BIND;
-            if *recursive {
-                flags |= MsFlags::MS_REC;
-            }
-            if let Err(e) = mount(
-                Some(from),
-                target.as_c_str(),
-                None::<&CStr>,
-                flags,
-                None::<&CStr>,
-            ) {
-                fail(Stage::Bind, e);
-            }
-            if *read_only {
-                match sys::mount_setattr_read_only_recursive(target) {
-                    Ok(()) => {}
-                    // Before Linux 5.12: the top mount only (submounts keep their flags).
-                    Err(Errno::ENOSYS) => {
-                        if let Err(e) = remount_read_only(target) {
-                            fail(Stage::ReadOnly, e);
-                        }
-                    }
-                    Err(e) => fail(Stage::ReadOnly, e),
-                }
-            }
-        }
-        ChildOp::Proc { target } => {
-            if let Err(e) = mount(
-                Some(c"proc"),
-                target.as_c_str(),
-                Some(c"proc"),
-                fs_flags | MsFlags::MS_NOEXEC,
-                None::<&CStr>,
-            ) {
-                fail(Stage::Proc, e);
-            }
-        }
-        ChildOp::Sysfs { target } => {
-            // Optional: some hosts refuse sysfs in a user namespace; /sys then stays empty.
-            let _ = mount(
-                Some(c"sysfs"),
-                target.as_c_str(),
-                Some(c"sysfs"),
-                fs_flags | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY,
-                None::<&CStr>,
-            );
-        }
-        ChildOp::RemountReadOnly { target } => {
-            if let Err(e) = remount_read_only(target) {
-                fail(Stage::ReadOnly, e);
-            }
-        }
-    }
-}
-
-/// The init: PID 1 of the step's PID namespace. Never returns.
-fn init(input: &mut ForkInput<'_>) -> ! {
-    // Our parent is the monitor; if it dies, so must we (and with us the namespace).
-    if let Err(e) = set_parent_death_signal(None) {
-        fail(Stage::ParentDeathSignal, e);
-    }
-    umask(Mode::empty());
+/// Builds the sandbox's file system on [`NEW_ROOT`] and moves into it, with the hostname and
+/// loopback of the new namespaces (the set-up sandbox's init).
+fn build_root(input: &ForkInput<'_>) {
     if let Err(e) = mount(
         None::<&CStr>,
         c"/",
@@ -472,7 +353,9 @@ fn init(input: &mut ForkInput<'_>) -> ! {
         fail(Stage::MakePrivate, e);
     }
     for op in &input.image.ops {
-        run_op(op, input.source_fds);
+        if let Err((stage, e)) = run_op(op, input.source_fds) {
+            fail(stage, e);
+        }
     }
     if let Err(e) = nix::unistd::sethostname(OsStr::new(&input.image.hostname)) {
         fail(Stage::Hostname, e);
@@ -491,6 +374,33 @@ fn init(input: &mut ForkInput<'_>) -> ! {
     if let Err(e) = umount2(c".", MntFlags::MNT_DETACH).and_then(|()| nix::unistd::chdir(c"/")) {
         fail(Stage::DetachHost, e);
     }
+}
+
+/// The init: PID 1 of the sandbox's PID namespace. Never returns.
+fn init(input: &mut ForkInput<'_>) -> ! {
+    // Our parent is the monitor; if it dies, so must we (and with us the namespace).
+    if let Err(e) = set_parent_death_signal(None) {
+        fail(Stage::ParentDeathSignal, e);
+    }
+    // The step sees the init (PID 1) and runs as its uid: were the init dumpable, the step
+    // could read its /proc/1/environ and memory, a copy of the runner's (secrets included),
+    // when the runner is not root and so keeps its uid in the sandbox.
+    if let Err(e) = nix::sys::prctl::set_dumpable(false) {
+        fail(Stage::Identity, e);
+    }
+    umask(Mode::empty());
+    if input.enter.is_some() {
+        // A private copy of the job's mount namespace, already on the sandbox's root (its
+        // mounts are private, so nothing mounted here reaches the job's or the host's).
+        open_sources(&input.image.step_sources, input.source_fds);
+        for op in &input.image.step_ops {
+            if let Err((stage, e)) = run_op(op, input.source_fds) {
+                fail(stage, e);
+            }
+        }
+    } else {
+        build_root(input);
+    }
     if let Err(e) = sys::drop_all_capabilities() {
         fail(Stage::Capabilities, e);
     }
@@ -499,38 +409,11 @@ fn init(input: &mut ForkInput<'_>) -> ! {
         exit(0);
     };
 
-    let (exec_read, exec_write) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
-        Ok(p) => p,
-        Err(e) => fail(Stage::ExecPipe, e),
+    let step_pid = match spawn_step(exec) {
+        Ok(pid) => pid,
+        Err(failed) => finish(failed),
     };
-    // SAFETY: this process is single-threaded; the child only runs `step`, which never returns.
-    let step_pid = match unsafe { nix::unistd::fork() } {
-        Ok(ForkResult::Child) => {
-            drop(exec_read);
-            step(exec, std::os::fd::AsRawFd::as_raw_fd(&exec_write))
-        }
-        Ok(ForkResult::Parent { child }) => child,
-        Err(e) => fail(Stage::Fork, e),
-    };
-    drop(exec_write);
-    let mut failure = [0u8; 8];
-    let raw_read = std::os::fd::AsRawFd::as_raw_fd(&exec_read);
-    // SAFETY: reads at most 8 bytes into a local buffer. End-of-file means the exec succeeded
-    // (the pipe's write end was close-on-exec).
-    let got = unsafe { libc::read(raw_read, failure.as_mut_ptr().cast(), failure.len()) };
-    drop(exec_read);
-    if got == 8 {
-        let (a, b) = failure.split_at(4);
-        report(
-            REPORT_FD,
-            Record::ExecFailed {
-                in_chdir: super::protocol::word(a) != 0,
-                errno: super::protocol::word(b),
-            },
-        );
-    } else {
-        report(REPORT_FD, Record::Started);
-    }
+    report(REPORT_FD, Record::Started);
 
     let relayed = relayed_signals();
     loop {
@@ -571,54 +454,90 @@ fn finish(record: Record) -> ! {
     exit(0)
 }
 
-/// The step: resets what the helpers changed and becomes the program. Never returns.
-fn step(exec: &ExecPointers<'_>, failure_fd: RawFd) -> ! {
-    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
-    for signal in 1..=64 {
-        if signal != libc::SIGKILL && signal != libc::SIGSTOP {
-            // SAFETY: restores default dispositions (the runner ignores SIGPIPE, and ignored
-            // signals survive exec). Numbers the kernel rejects return an error, ignored here.
-            unsafe { libc::signal(signal, libc::SIG_DFL) };
-        }
+/// Starts the step's program as the init's child, in the step's working directory, in a
+/// session of its own, with every signal at its default and none blocked, and umask 022.
+/// `posix_spawn` starts it with a vfork-style clone that borrows the init's memory until
+/// `execve`: the init's copy of the runner's address space is not copied once more for a child
+/// that replaces it at once. `Err` is the record to report when it cannot start.
+fn spawn_step(exec: &ExecPointers<'_>) -> Result<Pid, Record> {
+    // The init needs no working directory or umask of its own any more: the step inherits both.
+    if let Err(e) = nix::unistd::chdir(exec.working_dir) {
+        return Err(Record::ExecFailed {
+            in_chdir: true,
+            errno: e as i32,
+        });
     }
     umask(Mode::from_bits_truncate(0o022));
-    let _ = nix::unistd::setsid();
-    let report_failure = |in_chdir: bool, errno: i32| -> ! {
-        let mut buf = [0u8; 8];
-        let (a, b) = buf.split_at_mut(4);
-        a.copy_from_slice(&i32::from(in_chdir).to_ne_bytes());
-        b.copy_from_slice(&errno.to_ne_bytes());
-        write_raw(failure_fd, &buf);
-        exit(127)
+    let attr_failed = |rc: i32| Record::SetupFailed {
+        stage: Stage::Spawn as i32,
+        errno: rc,
     };
-    if let Err(e) = nix::unistd::chdir(exec.working_dir) {
-        report_failure(true, e as i32);
+    let mut attr = std::mem::MaybeUninit::<libc::posix_spawnattr_t>::uninit();
+    // SAFETY: posix_spawnattr_init initialises the attribute object `attr` points to.
+    let rc = unsafe { libc::posix_spawnattr_init(attr.as_mut_ptr()) };
+    if rc != 0 {
+        return Err(attr_failed(rc));
     }
-    let mut errno = libc::ENOENT;
-    for candidate in exec.candidates {
-        // SAFETY: `candidate` is NUL-terminated; `argv` and `envp` are NULL-terminated arrays of
-        // pointers into CStrings that live in the runner's step thread and so, after fork, in
-        // this process's copy of its memory, unchanged.
-        unsafe { libc::execve(candidate.as_ptr(), exec.argv.as_ptr(), exec.envp.as_ptr()) };
-        match Errno::last() {
-            // Not in this PATH entry: try the next, as execvp does.
-            Errno::ENOENT | Errno::ENOTDIR => {}
-            e if errno == libc::ENOENT => errno = e as i32,
-            _ => {}
+    let attr = attr.as_mut_ptr();
+    let flags = libc::POSIX_SPAWN_SETSIGDEF
+        | libc::POSIX_SPAWN_SETSIGMASK
+        | i32::from(libc::POSIX_SPAWN_SETSID);
+    // Ignored signals survive exec (the runner ignores SIGPIPE): every one goes back to default.
+    let (all, none) = (SigSet::all(), SigSet::empty());
+    // SAFETY: `attr` was initialised above; the signal sets are valid `sigset_t`s that the calls
+    // copy. The flags fit a `c_short` (they are 0x04, 0x08 and 0x80).
+    let rc = unsafe {
+        let set = [
+            libc::posix_spawnattr_setsigdefault(attr, all.as_ref()),
+            libc::posix_spawnattr_setsigmask(attr, none.as_ref()),
+            libc::posix_spawnattr_setflags(attr, flags as libc::c_short),
+        ];
+        set.into_iter().find(|rc| *rc != 0).unwrap_or(0)
+    };
+    let mut result = Err(attr_failed(rc));
+    if rc == 0 {
+        let mut errno = libc::ENOENT;
+        for candidate in exec.candidates {
+            // Not in this PATH entry: skip it without starting a child for nothing.
+            if let Err(Errno::ENOENT | Errno::ENOTDIR) =
+                nix::unistd::access(candidate.as_c_str(), nix::unistd::AccessFlags::F_OK)
+            {
+                continue;
+            }
+            let mut pid: libc::pid_t = 0;
+            // SAFETY: `candidate` is NUL-terminated; `argv` and `envp` are NULL-terminated arrays
+            // of pointers into CStrings prepared before the fork, unchanged in this process's copy
+            // of the runner's memory; `attr` is initialised; no file actions.
+            let rc = unsafe {
+                libc::posix_spawn(
+                    &mut pid,
+                    candidate.as_ptr(),
+                    std::ptr::null(),
+                    attr,
+                    exec.argv.as_ptr().cast(),
+                    exec.envp.as_ptr().cast(),
+                )
+            };
+            match rc {
+                0 => {
+                    result = Ok(Pid::from_raw(pid));
+                    break;
+                }
+                // Gone since `access`, or not executable as found: try the next, as execvp does;
+                // the first error other than "not found" is the one reported.
+                libc::ENOENT | libc::ENOTDIR => {}
+                e if errno == libc::ENOENT => errno = e,
+                _ => {}
+            }
+        }
+        if result.is_err() {
+            result = Err(Record::ExecFailed {
+                in_chdir: false,
+                errno,
+            });
         }
     }
-    report_failure(false, errno)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formats_descriptor_paths_without_allocating() {
-        let mut buf = [0u8; 32];
-        assert_eq!(fd_path(7, &mut buf).to_bytes(), b"/proc/self/fd/7");
-        assert_eq!(fd_path(1234, &mut buf).to_bytes(), b"/proc/self/fd/1234");
-        assert_eq!(fd_path(0, &mut buf).to_bytes(), b"/proc/self/fd/0");
-    }
+    // SAFETY: destroys the attribute object initialised above, once.
+    unsafe { libc::posix_spawnattr_destroy(attr) };
+    result
 }

@@ -1,5 +1,6 @@
 //! Starting one sandbox from the runner's side: the step's `execve` image, the thread that forks
-//! the monitor, writes its uid/gid maps and waits for it, and the handle that signals it.
+//! the monitor (and, for a set-up sandbox, writes its uid/gid maps and opens its namespaces) and
+//! waits for it, and the handle that signals it.
 //!
 //! Everything the helpers need is prepared here before `fork`, because they may not allocate.
 //!
@@ -20,6 +21,7 @@ use nix::unistd::{ForkResult, Pid};
 use tokio::sync::oneshot;
 
 use super::child::{self, ExecPointers, ForkInput, HelperFds, SandboxImage};
+use super::job::JobNamespaces;
 use super::protocol::{read_record, Record};
 use super::IdMaps;
 use crate::cgroup::StepCgroup;
@@ -111,12 +113,23 @@ impl ExecImage {
     }
 }
 
-/// One sandbox to start on a step thread.
+/// Where a sandbox's namespaces come from.
+pub(crate) enum Namespaces {
+    /// New ones, gone with the sandbox (the probe).
+    Create,
+    /// New ones, kept open for the job's steps ([`SandboxEnded::kept`]).
+    CreateAndKeep,
+    /// The job's, entered.
+    Enter(Arc<JobNamespaces>),
+}
+
+/// One sandbox to start on a thread of its own.
 pub(crate) struct SandboxJob {
     pub(crate) image: Arc<SandboxImage>,
     pub(crate) exec: Option<ExecImage>,
     pub(crate) cgroup: Arc<StepCgroup>,
     pub(crate) maps: IdMaps,
+    pub(crate) namespaces: Namespaces,
 }
 
 pub(crate) struct Launched {
@@ -129,6 +142,8 @@ pub(crate) struct Launched {
 pub(crate) struct SandboxEnded {
     pub(crate) records: Vec<Record>,
     pub(crate) reaped: Reaped,
+    /// The namespaces of a [`Namespaces::CreateAndKeep`] sandbox, once its maps were written.
+    pub(crate) kept: Option<JobNamespaces>,
 }
 
 /// Signals the sandbox through its monitor, the runner's direct child. `reaped` turns true
@@ -192,6 +207,7 @@ pub(crate) fn run_on_thread(
     launched_tx: oneshot::Sender<Result<Launched, ExecError>>,
     ended_tx: oneshot::Sender<Result<SandboxEnded, ExecError>>,
 ) {
+    let creates = !matches!(job.namespaces, Namespaces::Enter(_));
     let prepared = (|| {
         let devnull = nix::fcntl::open(
             c"/dev/null",
@@ -199,17 +215,24 @@ pub(crate) fn run_on_thread(
             nix::sys::stat::Mode::empty(),
         )
         .map_err(|e| ExecError::system("cannot open /dev/null", e))?;
-        Ok::<_, ExecError>((devnull, pipe()?, pipe()?, pipe()?, pipe()?))
+        // Only a sandbox that creates its namespaces waits for a go (after its maps).
+        let go = if creates { Some(pipe()?) } else { None };
+        Ok::<_, ExecError>((devnull, pipe()?, pipe()?, pipe()?, go))
     })();
-    let (devnull, (out_r, out_w), (err_r, err_w), (report_r, report_w), (go_r, go_w)) =
-        match prepared {
-            Ok(p) => p,
-            Err(e) => {
-                let _ = launched_tx.send(Err(e));
-                return;
-            }
-        };
-    let mut source_fds = vec![-1; job.image.sources.len()];
+    let (devnull, (out_r, out_w), (err_r, err_w), (report_r, report_w), go) = match prepared {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = launched_tx.send(Err(e));
+            return;
+        }
+    };
+    let (go_r, go_w) = go.unzip();
+    let sources = if creates {
+        job.image.sources.len()
+    } else {
+        job.image.step_sources.len()
+    };
+    let mut source_fds = vec![-1; sources];
     let pointers = job.exec.as_ref().map(ExecImage::pointers);
     let runner = nix::unistd::getpid();
     let mut input = ForkInput {
@@ -223,7 +246,11 @@ pub(crate) fn run_on_thread(
             stdout: out_w.as_raw_fd(),
             stderr: err_w.as_raw_fd(),
             report: report_w.as_raw_fd(),
-            go: go_r.as_raw_fd(),
+            go: go_r.as_ref().unwrap_or(&devnull).as_raw_fd(),
+        },
+        enter: match &job.namespaces {
+            Namespaces::Enter(ns) => Some(ns.join_fds()),
+            _ => None,
         },
     };
     let started_at = Instant::now();
@@ -253,14 +280,28 @@ pub(crate) fn run_on_thread(
 
     let mut report = File::from(report_r);
     let mut records = Vec::new();
-    let mut map_error = None;
+    let mut setup_failure = None;
+    let mut kept = None;
     match read_record(&mut report) {
-        Ok(Some(Record::Unshared)) => match write_id_maps(monitor, &job.maps) {
-            Ok(()) => {
-                let _ = nix::unistd::write(&go_w, b"g");
+        Ok(Some(Record::Unshared)) => {
+            let prepared = write_id_maps(monitor, &job.maps)
+                .map_err(|e| ("writing the uid/gid maps", e))
+                .and_then(|()| match job.namespaces {
+                    Namespaces::CreateAndKeep => {
+                        JobNamespaces::open(monitor, job.image.own_network)
+                            .map(|ns| kept = Some(ns))
+                            .map_err(|e| ("opening the sandbox's namespaces", e))
+                    }
+                    _ => Ok(()),
+                });
+            match (prepared, &go_w) {
+                (Ok(()), Some(go)) => {
+                    let _ = nix::unistd::write(go, b"g");
+                }
+                (Ok(()), None) => {}
+                (Err(e), _) => setup_failure = Some(e),
             }
-            Err(e) => map_error = Some(e),
-        },
+        }
         Ok(Some(other)) => records.push(other),
         Ok(None) | Err(_) => {}
     }
@@ -278,13 +319,14 @@ pub(crate) fn run_on_thread(
         wait4(monitor.as_raw())
     };
     job.cgroup.kill_all();
-    let result = match (map_error, reaped) {
-        (Some(e), _) => Err(ExecError::SandboxSetup {
-            stage: "writing the uid/gid maps",
-            source: e,
-        }),
+    let result = match (setup_failure, reaped) {
+        (Some((stage, source)), _) => Err(ExecError::SandboxSetup { stage, source }),
         (None, Err(e)) => Err(ExecError::system("cannot wait for the sandbox", e)),
-        (None, Ok(reaped)) => Ok(SandboxEnded { records, reaped }),
+        (None, Ok(reaped)) => Ok(SandboxEnded {
+            records,
+            reaped,
+            kept,
+        }),
     };
     let _ = ended_tx.send(result);
 }

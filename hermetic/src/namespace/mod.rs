@@ -1,13 +1,18 @@
-//! `--sandbox namespace`: a rootless sandbox per step, built from Linux namespaces.
+//! `--sandbox namespace`: a rootless sandbox per job, built from Linux namespaces, that each step
+//! enters with namespaces of its own.
 //!
-//! Each step gets new user, mount, PID, UTS, IPC and cgroup namespaces, and a network namespace
-//! with only loopback unless [`Network::Allow`] (then it shares the host's; egress filtering comes
-//! with the microVM issue). Its file system is a new root holding the host's system directories
-//! read-only, a fresh `/proc`, a minimal `/dev`, a private `/tmp`, and the configured paths (the
-//! workspace, the runner's temp directory) read-write at their own paths. The hostname is fixed.
-//! The step runs as root *of its user namespace* with every capability dropped and
+//! A job's steps share new user, mount, UTS and IPC namespaces, and a network namespace with
+//! only loopback unless [`Network::Allow`] (then they share the host's; egress filtering comes
+//! with the microVM issue). They are made once (by [`NamespaceExecutor::set_up_now`], else on
+//! the job's first step) and closed by [`Executor::finish`] (or drop); see [`job`]. The file system is a new root holding the host's
+//! system directories read-only, a `/proc`, a minimal read-only `/dev`, a private `/tmp`, and the
+//! configured paths (the workspace, the runner's temp directory) read-write at their own paths.
+//! The hostname is fixed. Each step has its own PID namespace (so its whole tree ends with it),
+//! its own copy of the mount namespace with its own `/proc` (and fresh `/tmp` and `/dev/shm`
+//! unless [`SandboxConfig::tmp_dir`] names a per-job directory), and its own cgroup namespace.
+//! The step runs as root *of the user namespace* with every capability dropped and
 //! `no_new_privs`; on the host it is an unprivileged uid (see [`HostIdentity`]). Memory and
-//! process-count limits go into a cgroup where the host lets the runner create one.
+//! process-count limits go into a per-step cgroup where the host lets the runner create one.
 //!
 //! How the processes are arranged and set up is in [`child`]; the file system in [`plan`].
 //!
@@ -17,7 +22,9 @@
 //! the runner's step thread).
 
 mod child;
+mod job;
 mod launch;
+mod mounts;
 mod plan;
 mod protocol;
 
@@ -34,11 +41,13 @@ use crate::cgroup::{CgroupLayout, StepCgroup};
 use crate::host::unique_cgroup_name;
 use crate::supervise::{supervise, Started};
 use crate::{
-    Containment, ExecError, Executor, ExitStatus, OutputChunk, ResourceUsage, StepFuture,
-    StepOutcome, StepSpec,
+    Containment, ExecError, Executor, ExitStatus, FinishFuture, OutputChunk, ResourceUsage,
+    SandboxReport, StepFuture, StepOutcome, StepSpec,
 };
-use child::{ChildOp, SandboxImage, NEW_ROOT};
-use launch::{run_on_thread, ExecImage, SandboxJob};
+use child::{SandboxImage, NEW_ROOT};
+use job::JobSandbox;
+use launch::{run_on_thread, ExecImage, Namespaces, SandboxJob};
+use mounts::ChildOp;
 use plan::{host_entry, MountOp, MountPlan, PlanInput};
 use protocol::{Record, Stage};
 
@@ -83,7 +92,8 @@ pub struct SandboxConfig {
     /// directory), bound read-only at their own canonical paths.
     pub read_only: Vec<PathBuf>,
     /// A host directory to use as `/tmp` (for example one per job, so `/tmp` lasts across
-    /// steps). `None`: a fresh, empty tmpfs per step.
+    /// steps; `/dev/shm` then lasts for the job too). `None`: a fresh, empty tmpfs for each
+    /// step's `/tmp` and `/dev/shm`.
     pub tmp_dir: Option<PathBuf>,
     /// Network access.
     pub network: Network,
@@ -109,13 +119,16 @@ impl SandboxConfig {
     }
 }
 
-/// Runs each step in a fresh namespace sandbox (`--sandbox namespace`).
+/// Runs a job's steps in a namespace sandbox (`--sandbox namespace`): one per executor, made by
+/// [`set_up_now`](Self::set_up_now) or on the first step, each step in namespaces of its own
+/// inside it.
 #[derive(Debug)]
 pub struct NamespaceExecutor {
     image: Arc<SandboxImage>,
     maps: IdMaps,
     cgroups: CgroupLayout,
     started: AtomicU64,
+    job: JobSandbox,
 }
 
 /// What the runner writes to the monitor's `/proc/<pid>/{setgroups,uid_map,gid_map}`.
@@ -163,23 +176,25 @@ fn canonical(path: &Path) -> Result<PathBuf, ExecError> {
     Ok(canon)
 }
 
-fn to_child_op(op: &MountOp) -> Result<ChildOp, ExecError> {
+/// `op` ready for a helper; `place` turns a sandbox path into the path the helper uses.
+fn to_child_op(
+    op: &MountOp,
+    place: &dyn Fn(&Path) -> Result<CString, ExecError>,
+) -> Result<ChildOp, ExecError> {
     Ok(match op {
         MountOp::Tmpfs { target, options } => ChildOp::Tmpfs {
-            target: staged(target)?,
+            target: place(target)?,
             options: CString::new(options.as_str())
                 .map_err(|_| ExecError::InvalidConfig("tmpfs options".to_owned()))?,
         },
         MountOp::Mkdir { path, mode } => ChildOp::Mkdir {
-            path: staged(path)?,
+            path: place(path)?,
             mode: *mode,
         },
-        MountOp::Touch { path } => ChildOp::Touch {
-            path: staged(path)?,
-        },
+        MountOp::Touch { path } => ChildOp::Touch { path: place(path)? },
         MountOp::Symlink { target, link } => ChildOp::Symlink {
             target: c_path(target)?,
-            link: staged(link)?,
+            link: place(link)?,
         },
         MountOp::Bind {
             source,
@@ -187,24 +202,24 @@ fn to_child_op(op: &MountOp) -> Result<ChildOp, ExecError> {
             read_only,
         } => ChildOp::Bind {
             source: *source,
-            target: staged(target)?,
+            target: place(target)?,
             recursive: true,
             read_only: *read_only,
         },
         MountOp::BindDevice { source, target } => ChildOp::Bind {
             source: *source,
-            target: staged(target)?,
+            target: place(target)?,
             recursive: false,
             read_only: false,
         },
         MountOp::Proc { target } => ChildOp::Proc {
-            target: staged(target)?,
+            target: place(target)?,
         },
         MountOp::Sysfs { target } => ChildOp::Sysfs {
-            target: staged(target)?,
+            target: place(target)?,
         },
-        MountOp::RemountRootReadOnly => ChildOp::RemountReadOnly {
-            target: staged(Path::new("/"))?,
+        MountOp::RemountReadOnly { target } => ChildOp::RemountReadOnly {
+            target: place(target)?,
         },
     })
 }
@@ -262,13 +277,28 @@ impl NamespaceExecutor {
             own_network: config.network == Network::Deny,
         };
         let plan = MountPlan::build(&input, &host_entry);
+        let step_plan = MountPlan::for_each_step(&input, &host_entry);
         let image = SandboxImage {
             sources: plan
                 .sources
                 .iter()
                 .map(|p| c_path(p))
                 .collect::<Result<_, _>>()?,
-            ops: plan.ops.iter().map(to_child_op).collect::<Result<_, _>>()?,
+            ops: plan
+                .ops
+                .iter()
+                .map(|op| to_child_op(op, &staged))
+                .collect::<Result<_, _>>()?,
+            step_sources: step_plan
+                .sources
+                .iter()
+                .map(|p| c_path(p))
+                .collect::<Result<_, _>>()?,
+            step_ops: step_plan
+                .ops
+                .iter()
+                .map(|op| to_child_op(op, &c_path))
+                .collect::<Result<_, _>>()?,
             hostname: OsString::from(&config.hostname),
             own_network: input.own_network,
             clear_groups: runner_is_root,
@@ -281,6 +311,7 @@ impl NamespaceExecutor {
             },
             cgroups: CgroupLayout::discover(),
             started: AtomicU64::new(0),
+            job: JobSandbox::default(),
         })
     }
 
@@ -300,38 +331,26 @@ impl NamespaceExecutor {
         }
         let executor = NamespaceExecutor::new(SandboxConfig::new(Vec::<PathBuf>::new()))
             .map_err(|e| e.to_string())?;
-        let (launched_tx, launched_rx) = oneshot::channel();
-        let (ended_tx, ended_rx) = oneshot::channel();
-        let job = SandboxJob {
-            image: Arc::clone(&executor.image),
-            exec: None,
-            cgroup: Arc::new(StepCgroup::default()),
-            maps: executor.maps.clone(),
-        };
-        // On the calling thread: it outlives the sandbox, which ends before this returns, and
-        // both channels hold their results by then.
-        run_on_thread(job, launched_tx, ended_tx);
-        let mut launched_rx = launched_rx;
-        let mut ended_rx = ended_rx;
-        let early = || "the probe ended without a result".to_owned();
-        drop(
-            launched_rx
-                .try_recv()
-                .map_err(|_| early())?
-                .map_err(|e| e.to_string())?,
-        );
-        let ended = ended_rx
-            .try_recv()
-            .map_err(|_| early())?
-            .map_err(|e| e.to_string())?;
-        match setup_error(&ended.records) {
-            Some(e) => Err(e.to_string()),
-            None if ended.records.contains(&Record::SetupDone) => Ok(()),
-            None => Err(format!(
-                "the sandbox ended without finishing its set-up ({:?})",
-                ended.reaped.status
-            )),
+        job::set_up_blocking(Arc::clone(&executor.image), executor.maps.clone(), false)
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Builds the job's sandbox now rather than on the first step, blocking the calling thread
+    /// for a few milliseconds. This is also the test [`probe`](Self::probe) makes, on this
+    /// executor's own configuration: `Err` says what failed and, where known, which host setting
+    /// is the cause (the first step then tries again).
+    pub fn set_up_now(&self) -> Result<(), String> {
+        if let Some(reason) = host_setting_blocks_user_namespaces() {
+            return Err(reason);
         }
+        let made = job::set_up_blocking(Arc::clone(&self.image), self.maps.clone(), true)
+            .map_err(|e| e.to_string())?;
+        if let Some(namespaces) = made {
+            // Already made (or finished) by a step: the new namespaces are simply closed.
+            self.job.set_ready(namespaces);
+        }
+        Ok(())
     }
 
     async fn run_step(
@@ -341,6 +360,7 @@ impl NamespaceExecutor {
         cancel: CancellationToken,
     ) -> Result<StepOutcome, ExecError> {
         let exec = ExecImage::new(&step)?;
+        let namespaces = self.job.namespaces(&self.image, &self.maps).await?;
         let name = unique_cgroup_name(&self.started);
         let cgroup = Arc::new(StepCgroup::create(
             &self.cgroups,
@@ -355,6 +375,7 @@ impl NamespaceExecutor {
             exec: Some(exec),
             cgroup: Arc::clone(&cgroup),
             maps: self.maps.clone(),
+            namespaces: Namespaces::Enter(namespaces),
         };
         std::thread::Builder::new()
             .name("hrun-sandbox-step".to_owned())
@@ -434,6 +455,13 @@ impl Executor for NamespaceExecutor {
     ) -> StepFuture<'a> {
         Box::pin(self.run_step(step, output, cancel))
     }
+
+    fn finish<'a>(&'a self) -> FinishFuture<'a> {
+        Box::pin(async {
+            self.job.finish().await;
+            Ok(SandboxReport::default())
+        })
+    }
 }
 
 /// A host setting known to forbid the sandbox, as a reason, or `None`.
@@ -460,7 +488,7 @@ fn host_setting_blocks_user_namespaces() -> Option<String> {
     None
 }
 
-fn setup_error(records: &[Record]) -> Option<ExecError> {
+pub(crate) fn setup_error(records: &[Record]) -> Option<ExecError> {
     records.iter().find_map(|r| match r {
         Record::SetupFailed { stage, errno } => Some(ExecError::SandboxSetup {
             stage: Stage::from_code(*stage)

@@ -1,11 +1,15 @@
 //! The file system a sandboxed step sees, as a list of mount operations.
 //!
 //! Built once per executor in the runner (where allocating and reading the host's file system is
-//! fine) and replayed by the sandbox's init process after `fork`, which only makes system calls.
+//! fine) and replayed after `fork`, where only system calls are made: the job's file system by
+//! the set-up sandbox's init, once per job; [`MountPlan::for_each_step`] by each step's init, in its
+//! own copy of the job's mount namespace.
 //! The new root is a small tmpfs holding mount points: the host's system directories bound
-//! read-only, a fresh `/proc`, a minimal `/dev`, `/sys`, a private `/tmp`, then the configured
-//! read-only and writable paths at their own (canonical) paths; finally the tmpfs itself is made
-//! read-only so nothing can be created outside the writable binds.
+//! read-only, a `/proc`, a minimal read-only `/dev` with a writable `/dev/shm`, `/sys`, a private
+//! `/tmp`, then the configured read-only and writable paths at their own (canonical) paths;
+//! finally the tmpfs itself is made read-only so nothing can be created outside the writable
+//! binds. Each step mounts its own `/proc` (for its own PID namespace) and, unless `/tmp` is a
+//! per-job directory, a fresh `/tmp` and `/dev/shm`.
 //!
 //! Must never: bind anything writable that the configuration did not list, or mount a path through
 //! a symbolic link (every target is canonical, so no link can redirect a mount onto the host).
@@ -67,8 +71,8 @@ pub(crate) enum MountOp {
     Proc { target: PathBuf },
     /// A fresh read-only sysfs for the sandbox's network namespace; skipped if the kernel refuses.
     Sysfs { target: PathBuf },
-    /// Makes the new root's own tmpfs read-only (last).
-    RemountRootReadOnly,
+    /// Makes the mount at `target` read-only (the new root's own tmpfs last of all).
+    RemountReadOnly { target: PathBuf },
 }
 
 /// The mounts of a sandbox and the host paths they bind.
@@ -177,6 +181,14 @@ impl MountPlan {
             });
         }
         plan.mkdir("/dev/shm", 0o1777);
+        // Populated: no step may change what later steps of the job find in /dev.
+        plan.ops.push(MountOp::RemountReadOnly {
+            target: PathBuf::from("/dev"),
+        });
+        plan.ops.push(MountOp::Tmpfs {
+            target: PathBuf::from("/dev/shm"),
+            options: "mode=1777".to_owned(),
+        });
 
         plan.mkdir("/sys", 0o555);
         if input.own_network {
@@ -209,34 +221,77 @@ impl MountPlan {
             }),
         }
 
-        // Parents before children, so a writable workspace inside a read-only tree stays
-        // writable; at equal depth read-only first.
-        let mut extra: Vec<(&PathBuf, bool)> = input
-            .read_only
-            .iter()
-            .map(|p| (p, true))
-            .chain(input.writable.iter().map(|p| (p, false)))
-            .collect();
-        extra.sort_by_key(|(p, ro)| (p.components().count(), !ro));
-        for (path, read_only) in extra {
-            plan.ancestors(path);
+        plan.bind_configured(&configured_paths(input), lookup);
+        plan.ops.push(MountOp::RemountReadOnly {
+            target: PathBuf::from("/"),
+        });
+        plan
+    }
+
+    /// What each step mounts in its own copy of the job's mount namespace, at final paths: a
+    /// `/proc` of its own PID namespace and, unless `/tmp` is a per-job directory, a fresh `/tmp`
+    /// and `/dev/shm`, with the configured paths below `/tmp` bound again on top (their sources,
+    /// the job's mounts of them, are opened before the fresh `/tmp` hides them).
+    pub(crate) fn for_each_step(
+        input: &PlanInput,
+        lookup: &dyn Fn(&Path) -> Option<HostEntry>,
+    ) -> Self {
+        let mut plan = MountPlan::default();
+        plan.ops.push(MountOp::Proc {
+            target: PathBuf::from("/proc"),
+        });
+        if input.tmp_dir.is_none() {
+            for target in ["/tmp", "/dev/shm"] {
+                plan.ops.push(MountOp::Tmpfs {
+                    target: PathBuf::from(target),
+                    options: "mode=1777".to_owned(),
+                });
+            }
+            let mut below_tmp = configured_paths(input);
+            below_tmp.retain(|(path, _)| path.starts_with("/tmp"));
+            plan.bind_configured(&below_tmp, lookup);
+        }
+        plan
+    }
+
+    /// Binds the configured paths at their own paths, creating their mount points.
+    fn bind_configured(
+        &mut self,
+        paths: &[(&PathBuf, bool)],
+        lookup: &dyn Fn(&Path) -> Option<HostEntry>,
+    ) {
+        for (path, read_only) in paths {
+            self.ancestors(path);
             match lookup(path) {
-                Some(HostEntry::File) => plan.ops.push(MountOp::Touch { path: path.clone() }),
-                _ => plan.ops.push(MountOp::Mkdir {
-                    path: path.clone(),
+                Some(HostEntry::File) => self.ops.push(MountOp::Touch {
+                    path: path.to_path_buf(),
+                }),
+                _ => self.ops.push(MountOp::Mkdir {
+                    path: path.to_path_buf(),
                     mode: 0o755,
                 }),
             }
-            let source = plan.source(path);
-            plan.ops.push(MountOp::Bind {
+            let source = self.source(path);
+            self.ops.push(MountOp::Bind {
                 source,
-                target: path.clone(),
-                read_only,
+                target: path.to_path_buf(),
+                read_only: *read_only,
             });
         }
-        plan.ops.push(MountOp::RemountRootReadOnly);
-        plan
     }
+}
+
+/// The configured paths with whether each is read-only, parents before children (so a writable
+/// workspace inside a read-only tree stays writable), at equal depth read-only first.
+fn configured_paths(input: &PlanInput) -> Vec<(&PathBuf, bool)> {
+    let mut paths: Vec<(&PathBuf, bool)> = input
+        .read_only
+        .iter()
+        .map(|p| (p, true))
+        .chain(input.writable.iter().map(|p| (p, false)))
+        .collect();
+    paths.sort_by_key(|(p, ro)| (p.components().count(), !ro));
+    paths
 }
 
 #[cfg(test)]
@@ -342,10 +397,73 @@ mod tests {
             })
             .collect();
         assert_eq!(devices, [Path::new("/dev/null"), Path::new("/dev/zero")]);
-        assert_eq!(plan.ops.last(), Some(&MountOp::RemountRootReadOnly));
+        assert_eq!(
+            plan.ops.last(),
+            Some(&MountOp::RemountReadOnly {
+                target: PathBuf::from("/")
+            })
+        );
+        assert!(plan.ops.contains(&MountOp::RemountReadOnly {
+            target: PathBuf::from("/dev")
+        }));
         assert!(
             matches!(plan.ops.first(), Some(MountOp::Tmpfs { target, .. }) if target == Path::new("/"))
         );
+    }
+
+    #[test]
+    fn steps_mount_their_own_proc_and_fresh_scratch_unless_tmp_is_per_job() {
+        let plan = MountPlan::for_each_step(&PlanInput::default(), &merged_usr_host);
+        assert_eq!(
+            plan.ops,
+            [
+                MountOp::Proc {
+                    target: PathBuf::from("/proc")
+                },
+                MountOp::Tmpfs {
+                    target: PathBuf::from("/tmp"),
+                    options: "mode=1777".to_owned()
+                },
+                MountOp::Tmpfs {
+                    target: PathBuf::from("/dev/shm"),
+                    options: "mode=1777".to_owned()
+                },
+            ]
+        );
+        let per_job = PlanInput {
+            tmp_dir: Some(PathBuf::from("/work")),
+            writable: vec![PathBuf::from("/tmp/ws")],
+            ..PlanInput::default()
+        };
+        let plan = MountPlan::for_each_step(&per_job, &merged_usr_host);
+        assert_eq!(plan.ops.len(), 1);
+        assert!(plan.sources.is_empty());
+    }
+
+    #[test]
+    fn steps_bind_configured_paths_below_tmp_again_over_their_fresh_tmp() {
+        let input = PlanInput {
+            writable: vec![PathBuf::from("/tmp/ws"), PathBuf::from("/work/ws")],
+            read_only: vec![PathBuf::from("/tmp/tools")],
+            ..PlanInput::default()
+        };
+        let plan = MountPlan::for_each_step(&input, &merged_usr_host);
+        let tmp = plan.ops.iter().position(
+            |o| matches!(o, MountOp::Tmpfs { target, .. } if target == Path::new("/tmp")),
+        );
+        let b = binds(&plan);
+        assert_eq!(
+            b,
+            [
+                ("/tmp/tools".into(), "/tmp/tools".into(), true),
+                ("/tmp/ws".into(), "/tmp/ws".into(), false),
+            ]
+        );
+        let first_bind = plan
+            .ops
+            .iter()
+            .position(|o| matches!(o, MountOp::Bind { .. }));
+        assert!(matches!((tmp, first_bind), (Some(t), Some(b)) if t < b));
     }
 
     #[test]

@@ -36,10 +36,11 @@ pub(crate) enum Stage {
     PivotRoot,
     DetachHost,
     Capabilities,
-    ExecPipe,
+    Spawn,
+    EnterNamespace,
 }
 
-const STAGES: [Stage; 22] = [
+const STAGES: [Stage; 23] = [
     Stage::Descriptors,
     Stage::JoinCgroup,
     Stage::Unshare,
@@ -61,7 +62,8 @@ const STAGES: [Stage; 22] = [
     Stage::PivotRoot,
     Stage::DetachHost,
     Stage::Capabilities,
-    Stage::ExecPipe,
+    Stage::Spawn,
+    Stage::EnterNamespace,
 ];
 
 impl Stage {
@@ -93,7 +95,8 @@ impl Stage {
             Stage::PivotRoot => "switching to the new root (pivot_root)",
             Stage::DetachHost => "detaching the host file system",
             Stage::Capabilities => "dropping capabilities",
-            Stage::ExecPipe => "starting the step",
+            Stage::Spawn => "preparing to start the step (posix_spawn attributes)",
+            Stage::EnterNamespace => "entering the job's namespaces (setns)",
         }
     }
 }
@@ -101,7 +104,7 @@ impl Stage {
 /// One message from a helper.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Record {
-    /// The monitor has created the namespaces; the runner may write the uid/gid maps.
+    /// The set-up monitor has created the namespaces; the runner may write the uid/gid maps.
     Unshared,
     /// Set-up failed at `stage` with `errno`.
     SetupFailed { stage: i32, errno: i32 },
@@ -111,7 +114,7 @@ pub(crate) enum Record {
     Started,
     /// The step's main process ended with this raw kind (1 exit code, 2 signal) and value.
     Status { signaled: bool, value: i32 },
-    /// Set-up finished and no program was asked for (the availability probe).
+    /// Set-up finished and no program was asked for (the job's set-up sandbox, the probe).
     SetupDone,
 }
 

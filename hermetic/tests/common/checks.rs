@@ -201,3 +201,25 @@ pub async fn step_sees_only_standard_descriptors_and_empty_stdin(ex: &dyn Execut
     let r = run(ex, sh(script, ws)).await;
     assert_eq!(r.stdout(), "0\n1\n2\nstdin-eof\n", "{}", r.stderr());
 }
+
+/// The step's main process leads a session of its own and starts with no signal blocked or
+/// ignored (the runner ignores SIGPIPE; an ignored signal would survive `exec`). Signals 32 and
+/// 33 are the C library's own (no program can change them through it) and are not looked at.
+pub async fn starts_in_its_own_session_with_default_signals(ex: &dyn Executor, ws: &Path) {
+    let script = "grep -E '^(SigBlk|SigIgn):' /proc/$$/status | cut -f2; \
+                  test \"$(cut -d' ' -f6 /proc/$$/stat)\" = $$ && echo session-leader";
+    let r = run(ex, sh(script, ws)).await;
+    assert!(r.outcome().status.success(), "{}", r.stderr());
+    let out = r.stdout();
+    let lines: Vec<&str> = out.lines().collect();
+    let libc_own: u64 = 0b11 << 31;
+    let mask = |i: usize| {
+        lines
+            .get(i)
+            .and_then(|l| u64::from_str_radix(l, 16).ok())
+            .map(|m| m & !libc_own)
+    };
+    assert_eq!(mask(0), Some(0), "blocked: {out}");
+    assert_eq!(mask(1), Some(0), "ignored: {out}");
+    assert_eq!(lines.get(2), Some(&"session-leader"), "{out}");
+}

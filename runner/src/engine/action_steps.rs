@@ -156,7 +156,9 @@ impl JobRun {
                     }
                 }
                 let mut inner = Scope {
+                    id: self.new_scope_id(),
                     steps: IndexMap::new(),
+                    rewrites: 0,
                     failed: false,
                     inputs: Some(values),
                     action_dir: Some(action.dir.clone()),

@@ -32,7 +32,7 @@ use super::files::FileCommands;
 use super::job::JobDescription;
 use super::output::{JobLog, Level, LiveLog};
 use super::result::{write_json, AnnotationRecord, Conclusion, JobResult, StepResult};
-use super::step::{PostStep, Scope};
+use super::step::{PostStep, Scope, StepsShown};
 use super::workspace::{JobDirs, Owner};
 use super::SharedMasker;
 
@@ -100,6 +100,10 @@ pub struct JobRun {
     pub(super) base_path: String,
     pub(super) cancel_grace: Duration,
     pub(super) scripts: u64,
+    /// What the `steps` context shows (see `JobRun::enter`).
+    pub(super) steps_shown: Option<StepsShown>,
+    /// Scopes made so far, for their ids.
+    pub(super) scopes_made: u64,
     pub(super) allow: Allowances,
     pub(super) timeout_minutes: f64,
     pub(super) timer: Option<tokio::task::JoinHandle<()>>,
@@ -212,6 +216,8 @@ pub async fn run_job(setup: JobSetup) -> JobEnded {
         base_path: setup.base_path,
         cancel_grace: setup.cancel_grace,
         scripts: 0,
+        steps_shown: None,
+        scopes_made: 0,
         allow: Allowances::default(),
         timeout_minutes: DEFAULT_JOB_TIMEOUT_MINUTES,
         timer: None,
@@ -417,7 +423,8 @@ impl JobRun {
             return (Vec::new(), name, false);
         }
         let mut results = Vec::new();
-        let mut scope = Scope::job(self.desc.workflow_file.clone());
+        let id = self.new_scope_id();
+        let mut scope = Scope::job(self.desc.workflow_file.clone(), id);
         let steps = self.desc.steps.clone();
         results.extend(self.run_pre_steps(&steps, &scope).await);
         results.extend(self.run_steps(&steps, &mut scope).await);

@@ -23,8 +23,11 @@ pub const SUMMARY_LIMIT: usize = 1024 * 1024;
 
 /// The files of each step of a job, in the job's file-command directory ([`SafeDir`]: a step
 /// cannot make the runner follow a link or block on a FIFO). The steps of a job run one at a
-/// time, so the same names serve every step, made anew and empty before each. Scripts of `run:`
-/// steps are written here too.
+/// time, so the same names serve every step, emptied (or made anew, if a step replaced them)
+/// before each. Every process of a step has ended by then; only a process that escaped its step
+/// (possible with `--sandbox none` where no cgroup tracks the step, see `Containment`) could still
+/// hold one open and write into the next step's file. Scripts of `run:` steps are written here
+/// too.
 #[derive(Debug)]
 pub struct FileCommands {
     dir: SafeDir,
@@ -70,7 +73,7 @@ impl FileCommands {
         })
     }
 
-    /// Makes the files of the next step, empty.
+    /// Makes the files of the next step empty.
     pub fn prepare(&mut self) -> Result<(), SafeDirError> {
         for name in [ENV, OUTPUT, PATH, SUMMARY, STATE] {
             self.dir.write(name, b"", 0o600)?;

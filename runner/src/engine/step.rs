@@ -17,7 +17,7 @@ use serde_json::{json, Value as Json};
 use actions_compat::expr::{JobStatus, Value};
 use actions_compat::workflow::{Condition, OrExpr, Step, StepKind, Templated};
 
-use super::contexts::string_map;
+use super::contexts::{string_map, Contexts};
 use super::execute::JobRun;
 use super::result::{Conclusion, StepResult};
 use super::shell::{on_path, Shell};
@@ -28,8 +28,12 @@ pub const MAX_COMPOSITE_DEPTH: usize = 10;
 /// The steps of a job, or of one composite action: their `steps` context and status.
 #[derive(Debug, Clone)]
 pub struct Scope {
-    /// The `steps` context.
+    /// Tells this scope from every other of the job (see [`JobRun::enter`]).
+    pub(super) id: u64,
+    /// The `steps` context. Entries are only added, through [`Scope::record`].
     pub(super) steps: IndexMap<String, Json>,
+    /// How many entries of `steps` were replaced rather than added.
+    pub(super) rewrites: u64,
     /// A step of this scope failed.
     pub(super) failed: bool,
     /// A composite action's `inputs`; `None` at job level.
@@ -48,10 +52,12 @@ pub struct Scope {
 }
 
 impl Scope {
-    /// The scope of a job's own steps.
-    pub fn job(file: String) -> Scope {
+    /// The scope of a job's own steps; `id` differs from every other scope's of the job.
+    pub fn job(file: String, id: u64) -> Scope {
         Scope {
+            id,
             steps: IndexMap::new(),
+            rewrites: 0,
             failed: false,
             inputs: None,
             action_dir: None,
@@ -62,6 +68,49 @@ impl Scope {
             depth: 0,
         }
     }
+
+    /// Records what step `id` gave, for the `steps` context.
+    pub(super) fn record(&mut self, id: String, entry: Json) {
+        if self.steps.insert(id, entry).is_some() {
+            self.rewrites += 1;
+        }
+    }
+}
+
+/// Which scope's `steps` the `steps` context shows ([`JobRun::enter`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepsShown {
+    scope: u64,
+    rewrites: u64,
+    entries: usize,
+}
+
+/// Makes the `steps` context show `scope`'s steps; `shown` says what it shows now. Steps are
+/// entered twice each and a job may have hundreds, so only the entries added since the context
+/// last showed this scope are converted; another scope, or a replaced entry, rebuilds it.
+fn show_steps(shown: &mut Option<StepsShown>, contexts: &mut Contexts, scope: &Scope) {
+    let current = StepsShown {
+        scope: scope.id,
+        rewrites: scope.rewrites,
+        entries: scope.steps.len(),
+    };
+    let from = match *shown {
+        Some(s)
+            if s.scope == current.scope
+                && s.rewrites == current.rewrites
+                && s.entries <= current.entries =>
+        {
+            s.entries
+        }
+        _ => {
+            contexts.set("steps", Value::Object(IndexMap::new()));
+            0
+        }
+    };
+    for (id, entry) in scope.steps.iter().skip(from) {
+        contexts.set_field("steps", id, Value::from_json(entry.clone()));
+    }
+    *shown = Some(current);
 }
 
 /// A node action's `post:`, run after the job's steps.
@@ -120,10 +169,7 @@ pub(super) fn always() -> Condition {
 impl JobRun {
     /// Sets `steps`, `inputs`, `env` and `github.action_path` for evaluating in `scope`.
     pub(super) fn enter(&mut self, scope: &Scope, env: &IndexMap<String, String>) {
-        self.contexts.set_json(
-            "steps",
-            Json::Object(scope.steps.clone().into_iter().collect()),
-        );
+        show_steps(&mut self.steps_shown, &mut self.contexts, scope);
         let inputs = match &scope.inputs {
             Some(i) => string_map(i),
             None => Value::from_json(self.desc.given.inputs.clone()),
@@ -143,6 +189,12 @@ impl JobRun {
             .map(|d| d.display().to_string())
             .unwrap_or_default();
         self.set_github("action_path", &path);
+    }
+
+    /// A scope id no other scope of this job has.
+    pub(super) fn new_scope_id(&mut self) -> u64 {
+        self.scopes_made += 1;
+        self.scopes_made
     }
 
     pub(super) fn set_github(&mut self, key: &str, value: &str) {
@@ -208,7 +260,7 @@ impl JobRun {
         match condition {
             Ok(false) => {
                 self.log.step_skipped(&title);
-                scope.steps.insert(
+                scope.record(
                     step.id.value.clone(),
                     json!({"outputs": {}, "outcome": "skipped", "conclusion": "skipped"}),
                 );
@@ -249,7 +301,7 @@ impl JobRun {
         if conclusion == Conclusion::Failure {
             scope.failed = true;
         }
-        scope.steps.insert(
+        scope.record(
             step.id.value.clone(),
             json!({
                 "outputs": ran.outputs,
@@ -453,5 +505,62 @@ impl JobRun {
         self.scripts += 1;
         let name = format!("step-script{}", shell.extension);
         self.files.script(&name, &shell.script(text))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shown_ids(contexts: &Contexts) -> Vec<(String, String)> {
+        match contexts.get("steps") {
+            Some(Value::Object(map)) => map
+                .iter()
+                .map(|(k, v)| {
+                    let outcome = v.get("outcome").map(|o| o.to_expr_string());
+                    (k.clone(), outcome.unwrap_or_default())
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn entry(outcome: &str) -> Json {
+        json!({"outputs": {}, "outcome": outcome, "conclusion": outcome})
+    }
+
+    #[test]
+    fn steps_context_follows_new_steps_and_switches_between_scopes() {
+        let (mut contexts, mut shown) = (Contexts::default(), None);
+        let mut job = Scope::job("w.yml".into(), 1);
+        job.record("a".into(), entry("success"));
+        show_steps(&mut shown, &mut contexts, &job);
+        job.record("b".into(), entry("failure"));
+        show_steps(&mut shown, &mut contexts, &job);
+        let both = [
+            ("a".into(), "success".into()),
+            ("b".into(), "failure".into()),
+        ];
+        assert_eq!(shown_ids(&contexts), both);
+
+        // A composite action's scope whose first step has the same id shows only its own.
+        let mut inner = Scope::job("action.yml".into(), 2);
+        inner.record("a".into(), entry("skipped"));
+        show_steps(&mut shown, &mut contexts, &inner);
+        assert_eq!(shown_ids(&contexts), [("a".into(), "skipped".into())]);
+
+        show_steps(&mut shown, &mut contexts, &job);
+        assert_eq!(shown_ids(&contexts), both);
+    }
+
+    #[test]
+    fn steps_context_is_rebuilt_when_an_entry_is_replaced() {
+        let (mut contexts, mut shown) = (Contexts::default(), None);
+        let mut job = Scope::job("w.yml".into(), 1);
+        job.record("a".into(), entry("success"));
+        show_steps(&mut shown, &mut contexts, &job);
+        job.record("a".into(), entry("failure"));
+        show_steps(&mut shown, &mut contexts, &job);
+        assert_eq!(shown_ids(&contexts), [("a".into(), "failure".into())]);
     }
 }

@@ -1,7 +1,7 @@
 //! Job and step identifiers: which are valid, and the ids GitHub generates for steps written
 //! without one (`__run`, `__actions_checkout`, `__run_2`...).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// Ids must be shorter than this.
 const MAX_LENGTH: usize = 100;
@@ -13,6 +13,10 @@ const MAX_ATTEMPTS: usize = 1000;
 #[derive(Debug, Default)]
 pub(crate) struct IdScope {
     taken: HashSet<String>,
+    /// For each name generated from, the attempt that gave its last id: every earlier attempt
+    /// is taken (ids are never released), so the next search starts after it. Without this a
+    /// job of n steps without ids would cost n² attempts.
+    last_attempt: HashMap<String, usize>,
 }
 
 impl IdScope {
@@ -46,7 +50,8 @@ impl IdScope {
         if name.is_empty() {
             name.push_str("job");
         }
-        for attempt in 1..MAX_ATTEMPTS {
+        let first = self.last_attempt.get(&name).map_or(1, |a| a + 1);
+        for attempt in first..MAX_ATTEMPTS {
             let suffix = if attempt == 1 {
                 String::new()
             } else {
@@ -55,6 +60,7 @@ impl IdScope {
             let keep = MAX_LENGTH.saturating_sub(suffix.len());
             let candidate: String = name.chars().take(keep).chain(suffix.chars()).collect();
             if self.taken.insert(candidate.to_lowercase()) {
+                self.last_attempt.insert(name, attempt);
                 return candidate;
             }
         }
@@ -114,6 +120,34 @@ mod tests {
             scope.add_known("STEP1").unwrap_err(),
             "The identifier 'STEP1' may not be used more than once within the same scope."
         );
+    }
+
+    #[test]
+    fn generates_consecutive_counters_for_many_steps_of_each_name() {
+        let mut scope = IdScope::default();
+        let mut ids = Vec::new();
+        for _ in 0..300 {
+            ids.push(scope.generate("__run"));
+            ids.push(scope.generate("__actions_checkout"));
+        }
+        assert_eq!(
+            ids.get(..4),
+            Some(
+                &[
+                    "__run",
+                    "__actions_checkout",
+                    "__run_2",
+                    "__actions_checkout_2"
+                ]
+                .map(String::from)[..]
+            )
+        );
+        assert_eq!(
+            ids.get(598..),
+            Some(&["__run_300", "__actions_checkout_300"].map(String::from)[..])
+        );
+        let unique: HashSet<&String> = ids.iter().collect();
+        assert_eq!(unique.len(), ids.len());
     }
 
     #[test]
