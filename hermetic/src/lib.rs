@@ -44,6 +44,10 @@
 //!   executor kills the whole tree when the main process exits), and `/tmp` is fresh per step unless
 //!   [`SandboxConfig::tmp_dir`] names a per-job directory. There is no `/dev/pts` in the sandbox.
 //!
+//! [`scan`] is the secret scanner: a rule pack in gitleaks' TOML format searched in files, trees and
+//! bytes (`hrun scan`, and the engine's checks of outputs and summaries), reporting where a secret
+//! is and a fingerprint, never the value.
+//!
 //! Not here yet: the microVM executor (issue #4), nftables egress allowlists (network is all or
 //! nothing for now) and run-time secret sweeps (issue #6).
 
@@ -53,6 +57,7 @@ mod executor;
 mod host;
 pub mod mask;
 mod namespace;
+pub mod scan;
 mod select;
 mod step;
 mod supervise;
