@@ -31,6 +31,9 @@ pub enum Command {
     Exec(commands::exec::ExecArgs),
     /// The action store: pull, import, list and resolve actions pinned to a commit.
     Actions(commands::actions::ActionsArgs),
+    /// Search files for secrets (exit 0 none found, 1 found, 2 could not scan).
+    #[command(long_about = commands::scan::LONG_HELP, verbatim_doc_comment)]
+    Scan(commands::scan::ScanArgs),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -40,6 +43,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Expr(args) => commands::expr::run(args),
         Command::Exec(args) => commands::exec::run(args),
         Command::Actions(args) => commands::actions::run(args),
+        Command::Scan(args) => commands::scan::run(args),
     };
     match result {
         Ok(exit) => exit.into(),

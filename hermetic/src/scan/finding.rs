@@ -63,6 +63,10 @@ pub struct Finding {
     /// 1-based line and column of the last character of the match.
     pub end_line: u64,
     pub end_column: u64,
+    /// Byte offset and length of the secret in the file or bytes scanned (of the whole blob for
+    /// a secret inside base64): enough for a caller holding the bytes to mask them.
+    pub offset: u64,
+    pub length: u64,
     pub fingerprint: Fingerprint,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub encoding: Option<Encoding>,
@@ -110,6 +114,8 @@ mod tests {
             column: 7,
             end_line: 3,
             end_column: 46,
+            offset: 10,
+            length: 40,
             fingerprint: Fingerprint::of(b"x"),
             encoding: Some(Encoding::Base64),
         };

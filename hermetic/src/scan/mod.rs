@@ -86,12 +86,20 @@ impl Scanner {
             .map(|hit| {
                 let at = cursor.locate(bytes, hit.start);
                 let end = LineCursor::locate_end(bytes, hit.start, hit.end, at);
-                self.finding(hit, source, at, end)
+                self.finding(hit, source, 0, at, end)
             })
             .collect()
     }
 
-    fn finding(&self, hit: &Hit, source: &str, at: (u64, u64), end: (u64, u64)) -> Finding {
+    /// The finding for `hit` of a buffer that starts at byte `base` of its source.
+    fn finding(
+        &self,
+        hit: &Hit,
+        source: &str,
+        base: u64,
+        at: (u64, u64),
+        end: (u64, u64),
+    ) -> Finding {
         let rule = self.detector.pack.rules().get(hit.rule);
         Finding {
             rule: rule.map(|r| r.id.clone()).unwrap_or_default(),
@@ -101,6 +109,8 @@ impl Scanner {
             column: at.1,
             end_line: end.0,
             end_column: end.1,
+            offset: base + hit.start as u64,
+            length: hit.end.saturating_sub(hit.start) as u64,
             fingerprint: hit.fingerprint.clone(),
             encoding: hit.encoding,
         }

@@ -164,6 +164,7 @@ impl Scanner {
                     encoding: None,
                 },
                 &label,
+                0,
                 (1, 1),
                 (1, 1),
             ));
@@ -186,6 +187,8 @@ impl Scanner {
         let mut cursor = LineCursor::default();
         // Matches starting before `floor` were reported with the previous piece.
         let mut floor = 0;
+        // The file offset of `buf[0]`.
+        let mut base: u64 = 0;
         let mut first = true;
         loop {
             let (read, eof) = fill(file, buf, CHUNK)?;
@@ -213,7 +216,9 @@ impl Scanner {
             for hit in &work.hits {
                 let at = cursor.locate(buf, hit.start);
                 let end = LineCursor::locate_end(buf, hit.start, hit.end, at);
-                report.findings.push(self.finding(hit, label, at, end));
+                report
+                    .findings
+                    .push(self.finding(hit, label, base, at, end));
             }
             if eof {
                 return Ok(());
@@ -221,6 +226,7 @@ impl Scanner {
             let keep_from = report_upto.saturating_sub(BACK);
             cursor.discard(buf, keep_from);
             buf.drain(..keep_from);
+            base += keep_from as u64;
             floor = report_upto - keep_from;
         }
     }

@@ -20,6 +20,7 @@ use crate::engine::job::Secrets;
 use crate::engine::plan::read_workflow;
 use crate::engine::result::Conclusion;
 use crate::engine::run::{execute, RunOptions};
+use crate::engine::secret_scan::ScanPolicy;
 use crate::exit::Exit;
 
 #[derive(Debug, clap::Args)]
@@ -77,6 +78,17 @@ pub struct ExecArgs {
     /// Seconds between SIGINT and SIGKILL for a cancelled step.
     #[arg(long, value_name = "SECONDS", default_value_t = 7.5)]
     pub cancel_grace: f64,
+    /// Secrets found in step outputs, summaries or job outputs (by `hrun scan`'s rules):
+    /// `report` (warnings) or `fail` (the job fails). Either way they are listed in the job's
+    /// `secret-scan.json`, without their values.
+    #[arg(long, value_enum, default_value_t = SecretScanArg::Report)]
+    pub secret_scan: SecretScanArg,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SecretScanArg {
+    Report,
+    Fail,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -158,6 +170,10 @@ pub fn run(args: ExecArgs) -> Result<Exit> {
         quiet: args.quiet,
         debug: args.debug,
         cancel_grace: Duration::from_secs_f64(args.cancel_grace.min(3600.0)),
+        secret_scan: match args.secret_scan {
+            SecretScanArg::Report => ScanPolicy::Report,
+            SecretScanArg::Fail => ScanPolicy::Fail,
+        },
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

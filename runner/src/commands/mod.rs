@@ -5,3 +5,4 @@ pub mod exec;
 pub mod expr;
 pub mod lint;
 pub mod parse;
+pub mod scan;

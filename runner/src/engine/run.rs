@@ -16,6 +16,7 @@ use tokio::sync::Semaphore;
 
 use actions_compat::policy::{self, LintOptions, OutputFormat, RenderOptions};
 use actions_compat::workflow::{InputType, Workflow};
+use hermetic::scan::{RulePack, Scanner};
 use hermetic::{select_executor, HostIdentity, Network, SandboxChoice, SandboxConfig};
 
 use super::contexts::{github_context, GithubFacts};
@@ -25,6 +26,7 @@ use super::output::LiveLog;
 use super::plan::{plan, PlanError};
 use super::result::{write_json, Conclusion, RunResult};
 use super::schedule::{run_workflow, Call, Shared};
+use super::secret_scan::ScanPolicy;
 use super::workspace::Owner;
 use super::{repo, SharedMasker};
 use crate::actions::ActionStore;
@@ -53,6 +55,8 @@ pub struct RunOptions {
     pub quiet: bool,
     pub debug: bool,
     pub cancel_grace: Duration,
+    /// What a secret found in a step output, summary or job output does (`--secret-scan`).
+    pub secret_scan: ScanPolicy,
 }
 
 /// Why a run could not start (exit code 2).
@@ -217,6 +221,7 @@ pub async fn execute(options: RunOptions, cancel: RunCancel) -> Result<RunReport
         base_path,
         slots: AtomicU64::new(0),
         exclude,
+        scanner: Arc::new(Scanner::new(RulePack::builtin())),
     });
     let call = Call {
         inputs: dispatch_inputs,

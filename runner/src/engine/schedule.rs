@@ -24,6 +24,7 @@ use tokio::task::JoinSet;
 use actions_compat::expr::JobStatus;
 use actions_compat::workflow::graph::JobGraph;
 use actions_compat::workflow::{Job, Workflow};
+use hermetic::scan::Scanner;
 use hermetic::{select_executor, HostIdentity, SandboxChoice, SandboxConfig};
 
 use super::contexts::Contexts;
@@ -33,6 +34,7 @@ use super::output::LiveLog;
 use super::plan::Plan;
 use super::result::{Conclusion, JobSummary};
 use super::run::{hermetic_hostname, RunOptions};
+use super::secret_scan::JobScan;
 use super::strategy::start_job;
 use super::workspace::{prepare_job, Owner};
 use super::SharedMasker;
@@ -56,6 +58,8 @@ pub(super) struct Shared {
     pub(super) base_path: String,
     pub(super) slots: AtomicU64,
     pub(super) exclude: Vec<PathBuf>,
+    /// The secret scanner every job's outputs and summaries go through.
+    pub(super) scanner: Arc<Scanner>,
 }
 
 /// A job's end as its dependants and callers see it.
@@ -348,6 +352,7 @@ pub(super) async fn run_runner_job(
         runner_name: "hrun".to_owned(),
         cancel_grace: shared.options.cancel_grace,
         store: Arc::clone(&shared.store),
+        secret_scan: JobScan::new(Arc::clone(&shared.scanner), shared.options.secret_scan),
     };
     let ended = run_job(setup).await;
     let summary = JobSummary {
