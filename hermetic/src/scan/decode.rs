@@ -6,6 +6,9 @@
 //! bytes almost never pass that test, which keeps hashes, keys and images from being scanned as
 //! if they were files.
 //!
+//! Runs in a single letter case (`SOME_CONSTANT`, `some_long_identifier`) are identifiers, not
+//! base64 of text, and are not decoded.
+//!
 //! Runs are found by probing every [`MIN_BLOB`]-th byte: a byte outside the alphabet rules out
 //! every run through it, so ordinary text is skipped without looking at most of its bytes.
 //! Line-wrapped base64 (MIME, PEM) is decoded line by line, which is exact when the line length is
@@ -24,19 +27,23 @@ const PROBE: usize = 48;
 const STD: u8 = 1;
 const URL: u8 = 2;
 const BOTH: u8 = 3;
+const UPPER: u8 = 4;
+const LOWER: u8 = 8;
+const DIGIT: u8 = 16;
 
-/// The alphabet class of each byte: 0 outside both alphabets.
+/// The alphabet class of each byte (0 outside both alphabets; `STD`, `URL` or `BOTH`) and, for
+/// letters and digits, which kind it is.
 static CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut c = b'A';
     while c <= b'Z' {
-        t[c as usize] = BOTH;
-        t[(c + 32) as usize] = BOTH;
+        t[c as usize] = BOTH | UPPER;
+        t[(c + 32) as usize] = BOTH | LOWER;
         c += 1;
     }
     let mut d = b'0';
     while d <= b'9' {
-        t[d as usize] = BOTH;
+        t[d as usize] = BOTH | DIGIT;
         d += 1;
     }
     t[b'+' as usize] = STD;
@@ -85,14 +92,23 @@ impl BlobDecoder {
                 i = probe + 1;
                 continue;
             }
+            // A run of MIN_BLOB through `probe` reaches half of it to one side or the other.
+            let half = MIN_BLOB / 2;
+            if class(buf, probe - half) == 0 && class(buf, probe + half) == 0 {
+                // No long run can hold `probe + half` either: start past it.
+                i = probe + half + 1;
+                continue;
+            }
             let mut start = probe;
             while start > i && class(buf, start - 1) != 0 {
                 start -= 1;
             }
             let mut end = probe + 1;
             let mut seen = BOTH;
+            let mut kinds = 0;
             for k in start..=probe {
                 seen &= class(buf, k);
+                kinds |= class(buf, k);
             }
             while end < n {
                 let c = class(buf, end);
@@ -100,12 +116,16 @@ impl BlobDecoder {
                     break;
                 }
                 seen &= c;
+                kinds |= c;
                 end += 1;
             }
-            if end - start >= MIN_BLOB && seen != 0 {
+            // Base64 of text mixes upper and lower case (and, URL-safe, digits): a run of one
+            // case is a constant or an identifier (`SOME_NAME`, `some_long_name`), not decoded.
+            let url = seen & BOTH == URL;
+            let mixed = kinds & (UPPER | LOWER) == UPPER | LOWER && (!url || kinds & DIGIT != 0);
+            if end - start >= MIN_BLOB && seen & BOTH != 0 && mixed {
                 // `seen` is the alphabets every byte belongs to: BOTH (letters and digits only),
                 // STD or URL; 0 would mean `+/` and `-_` are mixed, which is no base64.
-                let url = seen == URL;
                 let mut padded = end;
                 while padded < n && padded < end + 2 && buf.get(padded) == Some(&b'=') {
                     padded += 1;

@@ -73,6 +73,8 @@ pub(crate) struct Scratch {
     last_end: Vec<usize>,
     locs: Vec<Option<CaptureLocations>>,
     decoder: BlobDecoder,
+    /// The buffer in ASCII lower case, for the keyword search.
+    lower: Vec<u8>,
 }
 
 impl Scratch {
@@ -84,6 +86,7 @@ impl Scratch {
             last_end: vec![0; n],
             locs: vec![None; n],
             decoder: BlobDecoder::default(),
+            lower: Vec::new(),
         }
     }
 
@@ -134,9 +137,10 @@ impl Detector {
             None
         } else {
             // Keywords are short literals; building can only fail past pattern-count limits far
-            // above any rule file, and then every rule runs everywhere instead.
+            // above any rule file, and then every rule runs everywhere instead. The search runs
+            // over a lower-cased copy of the text: a case-sensitive automaton keeps its SIMD
+            // prefilter, which an ASCII-case-insensitive one loses (3x faster on source code).
             AhoCorasick::builder()
-                .ascii_case_insensitive(true)
                 .match_kind(MatchKind::LeftmostLongest)
                 .build(&patterns)
                 .ok()
@@ -223,10 +227,12 @@ impl Detector {
         if !hits.iter().any(is_generic) {
             return;
         }
-        let mut specific: Vec<(usize, usize, Option<Encoding>)> = hits
+        // A secret found inside a base64 blob is placed at the blob: a generic finding of the
+        // blob itself (a credential assigned in base64) yields to it too.
+        let mut specific: Vec<(usize, usize)> = hits
             .iter()
             .filter(|h| !is_generic(h))
-            .map(|h| (h.start, h.end, h.encoding))
+            .map(|h| (h.start, h.end))
             .collect();
         specific.sort_unstable_by_key(|s| (s.0, s.1));
         hits.retain(|g| {
@@ -239,7 +245,7 @@ impl Detector {
                 .unwrap_or_default()
                 .iter()
                 .take_while(|s| s.0 < g.end.max(g.start + 1))
-                .any(|s| s.1 <= g.end && s.2 == g.encoding)
+                .any(|s| s.1 <= g.end)
         });
     }
 
@@ -255,9 +261,12 @@ impl Detector {
         scratch.reset();
         let on = |r: usize| scope.rule_on.get(r) == Some(&true);
         if let Some(ac) = &self.keywords {
+            let mut lower = std::mem::take(&mut scratch.lower);
+            lower.clear();
+            lower.extend(buf.iter().map(u8::to_ascii_lowercase));
             let mut pos = 0;
-            while pos < buf.len() {
-                let Some(m) = ac.find(Input::new(buf).span(pos..buf.len())) else {
+            while pos < lower.len() {
+                let Some(m) = ac.find(Input::new(&lower).span(pos..lower.len())) else {
                     break;
                 };
                 for &r in self
@@ -272,6 +281,7 @@ impl Detector {
                 }
                 pos = m.start() + 1;
             }
+            scratch.lower = lower;
         }
         for &r in &self.unkeyed {
             if on(r) {

@@ -4,6 +4,11 @@
 //! [`RulePack::from_toml`] and [`RulePack::from_file`] read a gitleaks-format file (see
 //! [`super::config`] for the fields). Every regex is compiled here, so a bad pattern is an error
 //! naming the rule and field before any file is read.
+//!
+//! Content regexes are compiled without Unicode classes, as Go's RE2 reads gitleaks' rules:
+//! `\b`, `\w`, `\s` and `\d` are ASCII, `(?i)` folds ASCII case, and any byte may match `.`. This
+//! is also what keeps them fast: a Unicode word boundary stops the DFA at the first non-ASCII
+//! byte.
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +20,10 @@ pub const BUILTIN_RULES: &str = include_str!("builtin.toml");
 
 /// Regexes in a rule file are limited in compiled size so a hostile file cannot exhaust memory.
 const REGEX_SIZE_LIMIT: usize = 8 << 20;
+
+/// The lazy DFA's cache per rule regex: generous, so the states of a rule with wide counted
+/// repetitions are built once, not rebuilt every few windows (grown only as used).
+const DFA_CACHE_LIMIT: usize = 16 << 20;
 
 /// Why a rule file cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -146,7 +155,9 @@ fn compile_rule(r: RawRule) -> Result<Rule, RulePackError> {
     let regex = match &r.regex {
         Some(src) => Some(
             regex::bytes::RegexBuilder::new(src)
+                .unicode(false)
                 .size_limit(REGEX_SIZE_LIMIT)
+                .dfa_size_limit(DFA_CACHE_LIMIT)
                 .build()
                 .map_err(|e| regex_error(&r.id, "regex", &e))?,
         ),
@@ -280,6 +291,7 @@ fn compile_allowlist(a: RawAllowlist, what: &str) -> Result<Allowlist, RulePackE
         .iter()
         .map(|p| {
             regex::bytes::RegexBuilder::new(p)
+                .unicode(false)
                 .size_limit(REGEX_SIZE_LIMIT)
                 .build()
                 .map_err(|e| regex_error(&owner, "an allowlist regex", &e))

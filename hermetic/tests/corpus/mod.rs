@@ -10,7 +10,6 @@
 
 #![allow(dead_code)]
 
-use std::fmt::Write as _;
 use std::path::Path;
 
 use base64::Engine;
@@ -228,8 +227,9 @@ pub const CONTEXT_KINDS: &[(&str, fn(&mut Rng) -> String)] = &[
     }),
 ];
 
-/// A PEM or OpenSSH or PGP private key of the right shape (random body, not a key).
-fn private_key(r: &mut Rng, kind: usize) -> (String, &'static str) {
+/// A PEM or OpenSSH or PGP private key of the right shape (random body, not a key), its rule,
+/// and the line (from its first) where its body starts, which is where it is reported.
+fn private_key(r: &mut Rng, kind: usize) -> (String, &'static str, u64) {
     let lines = 8 + r.below(12);
     let body: Vec<String> = (0..lines).map(|_| r.string(B64, 64)).collect();
     let body = format!("{}\n{}==", body.join("\n"), r.string(B64, 30));
@@ -237,10 +237,12 @@ fn private_key(r: &mut Rng, kind: usize) -> (String, &'static str) {
         0 => (
             format!("-----BEGIN RSA PRIVATE KEY-----\n{body}\n-----END RSA PRIVATE KEY-----"),
             "private-key",
+            1,
         ),
         1 => (
             format!("-----BEGIN PRIVATE KEY-----\n{body}\n-----END PRIVATE KEY-----"),
             "private-key",
+            1,
         ),
         2 => (
             format!(
@@ -248,6 +250,7 @@ fn private_key(r: &mut Rng, kind: usize) -> (String, &'static str) {
                 r.string(B64, 40)
             ),
             "openssh-private-key",
+            1,
         ),
         _ => (
             format!(
@@ -255,6 +258,7 @@ fn private_key(r: &mut Rng, kind: usize) -> (String, &'static str) {
                 r.string(B64, 4)
             ),
             "pgp-private-key-block",
+            3,
         ),
     }
 }
@@ -485,14 +489,13 @@ pub fn generate(root: &Path, seed: u64, scale: usize) -> std::io::Result<Vec<Lab
 
     // Private keys: PEM files, a service account JSON (escaped line ends), a YAML block scalar.
     for k in 0..8 {
-        let (key, rule) = private_key(&mut r, k);
+        let (key, rule, body) = private_key(&mut r, k);
         let mut pem = FileBuilder::new(&format!("keys/key-{k}.pem"));
-        // Reported where the key's body starts: the line after BEGIN.
-        pem.plant(&key, 1, rule);
+        pem.plant(&key, body, rule);
         files.push(pem);
     }
     for k in 0..4 {
-        let (key, rule) = private_key(&mut r, k);
+        let (key, rule, body) = private_key(&mut r, k);
         let mut js = FileBuilder::new(&format!("keys/service-account-{k}.json"));
         js.push(&format!(
             "{{\n  \"type\": \"service_account\",\n  \"project_id\": \"acme-{k}\","
@@ -507,7 +510,7 @@ pub fn generate(root: &Path, seed: u64, scale: usize) -> std::io::Result<Vec<Lab
         let mut ym = FileBuilder::new(&format!("deploy/ssh-{k}.yaml"));
         ym.push("apiVersion: v1\nkind: ConfigMap\ndata:\n  id: |");
         let indented: Vec<String> = key.lines().map(|l| format!("    {l}")).collect();
-        ym.plant(&indented.join("\n"), 1, rule);
+        ym.plant(&indented.join("\n"), body, rule);
         files.push(ym);
     }
 
