@@ -73,7 +73,10 @@ fn b64url(data: &[u8]) -> String {
 }
 
 /// The kinds of single-line tokens, each with its rule and a maker of a synthetic value.
-pub const TOKEN_KINDS: &[(&str, fn(&mut Rng) -> String)] = &[
+/// A kind of planted value: the rule that must find it, and a maker of a synthetic value.
+pub type Kind = (&'static str, fn(&mut Rng) -> String);
+
+pub const TOKEN_KINDS: &[Kind] = &[
     ("github-pat", |r| format!("ghp_{}", r.string(ALNUM, 36))),
     ("github-oauth-token", |r| {
         format!("gho_{}", r.string(ALNUM, 36))
@@ -191,7 +194,7 @@ pub const TOKEN_KINDS: &[(&str, fn(&mut Rng) -> String)] = &[
 ];
 
 /// Context kinds: a value recognised by where it stands. Each maker returns the whole snippet.
-pub const CONTEXT_KINDS: &[(&str, fn(&mut Rng) -> String)] = &[
+pub const CONTEXT_KINDS: &[Kind] = &[
     ("aws-secret-access-key", |r| {
         format!("aws_secret_access_key = {}", r.string(B64, 40))
     }),

@@ -166,7 +166,7 @@ pub async fn run_job(setup: JobSetup) -> JobEnded {
     contexts.set_json("needs", given.needs.clone());
     contexts.set_json("matrix", given.matrix.clone());
     contexts.set_json("strategy", given.strategy.clone());
-    contexts.set("secrets", string_map(&given.secrets.0));
+    contexts.set("secrets", given.secrets.to_context());
     contexts.set_json(
         "runner",
         runner_context(

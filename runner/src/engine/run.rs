@@ -153,7 +153,7 @@ pub async fn execute(options: RunOptions, cancel: RunCancel) -> Result<RunReport
     })?;
 
     let masker = SharedMasker::default();
-    for value in options.secrets.0.values() {
+    for value in options.secrets.values() {
         masker.add_secret(value);
     }
     let facts = repo::read(&options.repo_root);
