@@ -51,7 +51,7 @@ def main() -> None:
     ap.add_argument("--detect-secrets", required=True)
     ap.add_argument("--tree", required=True, type=Path)
     ap.add_argument("--labels", required=True, type=Path)
-    ap.add_argument("--megabytes", type=int, default=40)
+    ap.add_argument("--megabytes", type=int, default=10)
     ap.add_argument("--repeats", type=int, default=5)
     a = ap.parse_args()
 
