@@ -429,6 +429,10 @@ fn secret_masking() {
             files.len() >= 4,
             "expected logs and results, found {files:?}"
         );
+        // Nor does anything the run leaves in the repository (results, the user's checkout) or
+        // in hrun's cache: secrets are never written there.
+        let mut files = files_under(run._repo.path());
+        files.extend(files_under(run._cache.path()));
         for file in files {
             let bytes = std::fs::read(&file).expect("read");
             let text = String::from_utf8_lossy(&bytes);
