@@ -49,6 +49,10 @@
 //!   fresh per step unless [`SandboxConfig::tmp_dir`] names a per-job directory. System V IPC
 //!   objects and the loopback network last for the job. There is no `/dev/pts` in the sandbox.
 //!
+//! [`scan`] is the secret scanner: a rule pack in gitleaks' TOML format searched in files, trees and
+//! bytes (`hrun scan`, and the engine's checks of outputs and summaries), reporting where a secret
+//! is and a fingerprint, never the value.
+//!
 //! [`egress`] enforces a job's network allowlist on the host: a network namespace per job,
 //! nftables rules, hrun's own DNS resolver, and a report of every attempt ([`egress::JobNetwork`]);
 //! a microVM with an allowlist gets a NIC attached to it.
@@ -64,6 +68,7 @@ pub mod guest;
 mod host;
 pub mod mask;
 mod namespace;
+pub mod scan;
 mod select;
 mod step;
 mod supervise;

@@ -45,6 +45,9 @@ pub enum Command {
     Run(commands::run::RunArgs),
     /// The microVM guest image: build, list and verify (kernel, initramfs, rootfs, manifest).
     Image(commands::image::ImageArgs),
+    /// Search files for secrets (exit 0 none found, 1 found, 2 could not scan).
+    #[command(long_about = commands::scan::LONG_HELP, verbatim_doc_comment)]
+    Scan(commands::scan::ScanArgs),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -61,6 +64,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Remove(args) => commands::register::remove(args),
         Command::Run(args) => commands::run::run(args),
         Command::Image(args) => commands::image::run(args),
+        Command::Scan(args) => commands::scan::run(args),
     };
     match result {
         Ok(exit) => exit.into(),

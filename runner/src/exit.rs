@@ -6,7 +6,7 @@ use std::process::ExitCode;
 pub enum Exit {
     /// The command did what was asked; for `lint`, nothing was denied.
     Ok = 0,
-    /// Policy denied something (`lint`).
+    /// Policy denied something (`lint`), a job failed (`exec`), secrets were found (`scan`).
     Denied = 1,
     /// The input could not be read, parsed or evaluated; nothing was decided.
     CouldNotEvaluate = 2,

@@ -438,6 +438,7 @@ cases!(
     matrix_filter,
     remote_action,
     remote_action_missing,
+    secret_scan,
 );
 
 #[test]
@@ -492,6 +493,10 @@ fn secret_masking() {
             files.len() >= 4,
             "expected logs and results, found {files:?}"
         );
+        // Nor does anything the run leaves in the repository (results, the user's checkout) or
+        // in hrun's cache: secrets are never written there.
+        let mut files = files_under(run._repo.path());
+        files.extend(files_under(run._cache.path()));
         for file in files {
             let bytes = std::fs::read(&file).expect("read");
             let text = String::from_utf8_lossy(&bytes);
@@ -505,5 +510,84 @@ fn secret_masking() {
         }
         let log = std::fs::read_to_string(run.out_dir.join("jobs/leak/log.txt")).expect("log");
         assert!(log.matches("***").count() >= 6, "{log}");
+    }
+}
+
+/// The synthetic token the `secret_scan` case's step puts together.
+const SCANNED_TOKEN: &str = concat!("ghp_", "Zx9Qw3Er5Ty7Ui1Op2As4", "Df6Gh8Jk0LmNbVc");
+
+#[test]
+fn secret_scan_fail_fails_the_job_and_records_findings_without_values() {
+    for sandbox in ["namespace", "none"] {
+        let Some(run) = run_case("secret_scan", sandbox, &["--secret-scan", "fail"]) else {
+            continue;
+        };
+        let stderr = String::from_utf8_lossy(&run.output.stderr);
+        assert_eq!(run.output.status.code(), Some(1), "{stderr}");
+        let result = read_json(&run.out_dir.join("result.json"));
+        assert_eq!(result["jobs"]["leak"]["conclusion"], "failure", "{result}");
+        assert_eq!(result["jobs"]["clean"]["conclusion"], "success", "{result}");
+        // A job output holding a finding is not handed to other jobs: `tok` holds a value the
+        // scan of the step's output found (so masked from then on), `composed` one found when
+        // the job's outputs were scanned.
+        assert_eq!(
+            result["jobs"]["leak"]["outputs"],
+            serde_json::json!({"plain": "hello"})
+        );
+
+        let scan = read_json(&run.out_dir.join("jobs/leak/secret-scan.json"));
+        assert_eq!(scan["policy"], "fail");
+        let places: Vec<&str> = scan["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .map(|f| f["source"].as_str().unwrap_or(""))
+            .collect();
+        assert_eq!(
+            places,
+            [
+                "step `make` output `token`",
+                "step `make` summary",
+                "job output `composed`"
+            ],
+            "{scan}"
+        );
+        let rules: Vec<&str> = scan["findings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f["rule"].as_str())
+            .collect();
+        assert_eq!(rules, ["github-pat", "github-pat", "github-oauth-token"]);
+        let clean = read_json(&run.out_dir.join("jobs/clean/secret-scan.json"));
+        assert_eq!(clean["findings"], serde_json::json!([]));
+
+        let job = read_json(&run.out_dir.join("jobs/leak/result.json"));
+        let errors: Vec<&str> = job["annotations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|a| a["level"] == "error")
+            .filter_map(|a| a["message"].as_str())
+            .collect();
+        assert!(
+            errors
+                .iter()
+                .any(|m| m.contains("github-pat") && m.contains("step `make` output `token`")),
+            "{errors:?}"
+        );
+        for file in files_under(&run.out_dir) {
+            let text = String::from_utf8_lossy(&std::fs::read(&file).expect("read")).into_owned();
+            for token in [
+                SCANNED_TOKEN.to_owned(),
+                SCANNED_TOKEN.replacen("ghp_", "gho_", 1),
+            ] {
+                assert!(
+                    !text.contains(&token),
+                    "{} holds a token:\n{text}",
+                    file.display()
+                );
+            }
+        }
     }
 }

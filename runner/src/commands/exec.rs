@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use indexmap::IndexMap;
+use zeroize::{Zeroize, Zeroizing};
 
 use actions_compat::commands::file::{parse_key_values, FileCommandKind, LineEndings};
 use actions_compat::policy::discover::repository_root;
@@ -23,6 +23,7 @@ use crate::engine::job::Secrets;
 use crate::engine::plan::read_workflow;
 use crate::engine::result::Conclusion;
 use crate::engine::run::{execute, RunOptions};
+use crate::engine::secret_scan::ScanPolicy;
 use crate::evidence::EvidenceOptions;
 use crate::exit::Exit;
 
@@ -101,6 +102,17 @@ pub struct ExecArgs {
     /// The audit log's directory (default: `$HRUN_AUDIT_DIR`, else `$HRUN_CACHE/audit`).
     #[arg(long, value_name = "DIR")]
     pub audit_dir: Option<PathBuf>,
+    /// Secrets found in step outputs, summaries or job outputs (by `hrun scan`'s rules):
+    /// `report` (warnings) or `fail` (the job fails). Either way they are listed in the job's
+    /// `secret-scan.json`, without their values.
+    #[arg(long, value_enum, default_value_t = SecretScanArg::Report)]
+    pub secret_scan: SecretScanArg,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SecretScanArg {
+    Report,
+    Fail,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -188,6 +200,10 @@ pub fn run(args: ExecArgs) -> Result<Exit> {
             audit_dir: args.audit_dir.clone(),
         },
         runner_config,
+        secret_scan: match args.secret_scan {
+            SecretScanArg::Report => ScanPolicy::Report,
+            SecretScanArg::Fail => ScanPolicy::Fail,
+        },
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -250,39 +266,44 @@ fn locate(cwd: &Path, workflow: &Path) -> Result<PathBuf> {
     )
 }
 
-/// Secrets from `--secret` and `--secrets-file`; later ones win.
+/// Secrets from `--secret` and `--secrets-file`; later ones win. The file's text and each value
+/// are held in zeroizing memory and wiped once copied into [`Secrets`] (which is zeroizing too).
+/// A `--secret NAME=VALUE` is on the command line, where other local users may read it: the
+/// `NAME` form (from the environment) or a file is better.
 fn secrets(args: &ExecArgs) -> Result<Secrets> {
-    let mut map = IndexMap::new();
+    let mut secrets = Secrets::default();
     if let Some(path) = &args.secrets_file {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let kept: String = text
-            .lines()
-            .filter(|l| !l.trim_start().starts_with('#'))
-            .map(|l| format!("{l}\n"))
-            .collect();
+        let text = Zeroizing::new(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?,
+        );
+        // Sized up front and appended in place: no reallocation leaves a copy behind.
+        let mut kept = Zeroizing::new(String::with_capacity(text.len() + 1));
+        for line in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
+            kept.push_str(line);
+            kept.push('\n');
+        }
         let file = parse_key_values(FileCommandKind::Env, &kept, LineEndings::Lf);
         if let Some(e) = file.error {
             bail!("{}: {e}", path.display());
         }
-        for entry in file.entries {
-            map.insert(entry.name.trim().to_owned(), unquote(&entry.value));
+        for mut entry in file.entries {
+            secrets.insert(entry.name.trim().to_owned(), unquote(&entry.value));
+            entry.value.zeroize();
         }
     }
     for s in &args.secrets {
         match s.split_once('=') {
-            Some((k, v)) if !k.is_empty() => {
-                map.insert(k.to_owned(), v.to_owned());
-            }
+            Some((k, v)) if !k.is_empty() => secrets.insert(k.to_owned(), v.to_owned()),
             Some(_) => bail!("--secret expects NAME=VALUE or NAME"),
             None => {
                 let v = std::env::var(s)
                     .with_context(|| format!("--secret {s}: no environment variable {s}"))?;
-                map.insert(s.clone(), v);
+                secrets.insert(s.clone(), v);
             }
         }
     }
-    Ok(Secrets(map))
+    Ok(secrets)
 }
 
 fn unquote(v: &str) -> String {

@@ -10,4 +10,5 @@ pub mod lint;
 pub mod parse;
 pub mod register;
 pub mod run;
+pub mod scan;
 pub mod verify;

@@ -11,7 +11,7 @@ use serde_json::{json, Value as Json};
 use actions_compat::expr::{JobStatus, Value};
 use actions_compat::workflow::{CallSecrets, InputType, ReusableWorkflowCall, Workflow};
 
-use super::contexts::{string_map, Contexts, EvalError, Evaluator};
+use super::contexts::{Contexts, EvalError, Evaluator};
 use super::job::Secrets;
 use super::result::{Conclusion, JobSummary};
 use super::schedule::{run_workflow, Call, Finished, Instance, Shared};
@@ -35,7 +35,7 @@ pub(super) async fn run_call(
     contexts.set_json("needs", needs);
     contexts.set_json("vars", json!(shared.options.vars));
     contexts.set_json("inputs", call.inputs.clone());
-    contexts.set("secrets", string_map(&call.secrets.0));
+    contexts.set("secrets", call.secrets.to_context());
     contexts.set_json("matrix", instance.matrix.clone());
     contexts.set_json("strategy", instance.strategy.clone());
     let ev = contexts.eval(JobStatus::Success, None, &workflow.file);
@@ -49,7 +49,7 @@ pub(super) async fn run_call(
     let secrets = match &reusable.secrets {
         Some(CallSecrets::Inherit(_)) => call.secrets.clone(),
         Some(CallSecrets::Map(map)) => {
-            let mut s = IndexMap::new();
+            let mut s = Secrets::default();
             for (name, v) in map {
                 match ev.value(v) {
                     Ok(v) => {
@@ -61,7 +61,7 @@ pub(super) async fn run_call(
                     }
                 }
             }
-            Secrets(s)
+            s
         }
         None => Secrets::default(),
     };

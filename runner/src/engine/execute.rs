@@ -32,6 +32,7 @@ use super::files::FileCommands;
 use super::job::JobDescription;
 use super::output::{JobLog, Level, LiveLog};
 use super::result::{write_json, AnnotationRecord, Conclusion, JobResult, StepResult};
+use super::secret_scan::{describe, JobScan, ScanPolicy};
 use super::step::{PostStep, Scope, StepsShown};
 use super::workspace::{JobDirs, Owner};
 use super::SharedMasker;
@@ -71,6 +72,8 @@ pub struct JobSetup {
     pub store: Arc<ActionStore>,
     /// The run's evidence (provenance, evidence bundle, audit log); `None` writes none.
     pub evidence: Option<Arc<RunEvidence>>,
+    /// The secret scan of the job's outputs and summaries.
+    pub secret_scan: JobScan,
 }
 
 /// A job being run; the step loop is in [`super::step`].
@@ -108,6 +111,7 @@ pub struct JobRun {
     pub(super) timeout_minutes: f64,
     pub(super) timer: Option<tokio::task::JoinHandle<()>>,
     pub(super) store: Arc<ActionStore>,
+    pub(super) secret_scan: JobScan,
 }
 
 /// How a job ended, for the scheduler.
@@ -172,7 +176,7 @@ pub async fn run_job(setup: JobSetup) -> JobEnded {
     contexts.set_json("needs", given.needs.clone());
     contexts.set_json("matrix", given.matrix.clone());
     contexts.set_json("strategy", given.strategy.clone());
-    contexts.set("secrets", string_map(&given.secrets.0));
+    contexts.set("secrets", given.secrets.to_context());
     contexts.set_json(
         "runner",
         runner_context(
@@ -222,6 +226,7 @@ pub async fn run_job(setup: JobSetup) -> JobEnded {
         timeout_minutes: DEFAULT_JOB_TIMEOUT_MINUTES,
         timer: None,
         store: setup.store,
+        secret_scan: setup.secret_scan,
     };
     let timed_out = Arc::new(AtomicBool::new(false));
     let (steps, name, prepared) = run.run_all(&timed_out).await;
@@ -249,6 +254,16 @@ pub async fn run_job(setup: JobSetup) -> JobEnded {
         run.job_outputs()
     } else {
         IndexMap::new()
+    };
+    let failed = if run.secret_scan.fails_job() {
+        let n = run.secret_scan.findings().len();
+        run.error(
+            &format!("The secret scan found {n} secret(s) in this job's outputs or summaries; the job fails (--secret-scan fail)."),
+            None,
+        );
+        true
+    } else {
+        failed
     };
     let timed_out = timed_out.load(Ordering::SeqCst);
     if timed_out {
@@ -314,6 +329,12 @@ pub async fn run_job(setup: JobSetup) -> JobEnded {
         "the job result",
         &masker,
     ) {
+        eprintln!("hrun: {e}");
+    }
+    if let Err(e) = run
+        .secret_scan
+        .write(&setup.out_dir.join("secret-scan.json"), &masker)
+    {
         eprintln!("hrun: {e}");
     }
     if let (Some(evidence), Some(recorder)) = (evidence, recorder) {
@@ -534,12 +555,42 @@ impl JobRun {
                     ));
                 }
                 Ok(v) => {
-                    values.insert(name.clone(), v);
+                    let found = self.scan_value(&format!("job output `{name}`"), &v, None);
+                    if found && self.secret_scan.policy() == ScanPolicy::Fail {
+                        self.warning(&format!(
+                            "Skip output '{name}' since the secret scan found a secret in it."
+                        ));
+                    } else {
+                        values.insert(name.clone(), v);
+                    }
                 }
                 Err(e) => self.error(&e.to_string(), None),
             }
         }
         values
+    }
+
+    /// Scans a value the job hands out (`place` names it); each finding becomes an annotation
+    /// (an error under `--secret-scan fail`, else a warning) of `step`, and each value found is
+    /// masked from then on, in every log and record. True when any was found.
+    pub(super) fn scan_value(&mut self, place: &str, text: &str, step: Option<&str>) -> bool {
+        let policy = self.secret_scan.policy();
+        let mut messages = Vec::new();
+        for f in self.secret_scan.scan(place, text) {
+            let start = usize::try_from(f.offset).unwrap_or(usize::MAX);
+            let end = start.saturating_add(usize::try_from(f.length).unwrap_or(0));
+            if let Some(value) = text.get(start..end) {
+                self.masker.add_mask(value);
+            }
+            messages.push(describe(f, policy));
+        }
+        for message in &messages {
+            match policy {
+                ScanPolicy::Fail => self.annotate(Level::Error, "error", message, step),
+                ScanPolicy::Report => self.annotate(Level::Warning, "warning", message, step),
+            }
+        }
+        !messages.is_empty()
     }
 
     /// The job's status for conditions: cancelled, failed so far, or success.

@@ -9,12 +9,36 @@
 
 use indexmap::IndexMap;
 use serde_json::Value as Json;
+use zeroize::Zeroizing;
 
+use actions_compat::expr::Value;
 use actions_compat::workflow::{Defaults, Env, Job, RunnerJob, Step, Templated, Workflow};
 
-/// The secrets a job may read (`secrets` context). `Debug` shows only the names.
+/// One secret's value: zeroed in memory when dropped, never shown by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretValue(Zeroizing<String>);
+
+impl SecretValue {
+    /// Takes the string over (no copy is left behind).
+    pub fn new(value: String) -> SecretValue {
+        SecretValue(Zeroizing::new(value))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SecretValue(<{} bytes>)", self.0.len())
+    }
+}
+
+/// The secrets a job may read (`secrets` context), held in zeroizing memory. `Debug` shows only
+/// the names.
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct Secrets(pub IndexMap<String, String>);
+pub struct Secrets(IndexMap<String, SecretValue>);
 
 impl std::fmt::Debug for Secrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -23,12 +47,33 @@ impl std::fmt::Debug for Secrets {
 }
 
 impl Secrets {
+    /// Adds (or replaces) a secret, taking the value's string over.
+    pub fn insert(&mut self, name: String, value: String) {
+        self.0.insert(name, SecretValue::new(value));
+    }
+
     /// The secret of that name, ignoring case as GitHub's `secrets` context does.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.expose())
+    }
+
+    /// Every value, for the masker.
+    pub fn values(&self) -> impl Iterator<Item = &str> {
+        self.0.values().map(SecretValue::expose)
+    }
+
+    /// The `secrets` context. Its strings are copies the expression engine owns, which are not
+    /// zeroed: they live as long as the job's contexts.
+    pub fn to_context(&self) -> Value {
+        Value::Object(
+            self.0
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.expose().to_owned())))
+                .collect(),
+        )
     }
 }
 
@@ -134,10 +179,10 @@ mod tests {
 
     #[test]
     fn secrets_debug_shows_names_only() {
-        let mut map = IndexMap::new();
-        map.insert("TOKEN".to_owned(), "hunter2".to_owned());
-        let s = Secrets(map);
+        let mut s = Secrets::default();
+        s.insert("TOKEN".to_owned(), "hunter2".to_owned());
         assert_eq!(format!("{s:?}"), "[\"TOKEN\"]");
         assert_eq!(s.get("token"), Some("hunter2"));
+        assert_eq!(format!("{:?}", s.0["TOKEN"]), "SecretValue(<7 bytes>)");
     }
 }

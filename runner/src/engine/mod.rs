@@ -14,7 +14,8 @@
 //!    node actions, [`files`] for `GITHUB_ENV`/`GITHUB_OUTPUT`/... and [`stream`] for the
 //!    workflow commands in a step's output; [`contexts`] builds what expressions read.
 //! 4. [`output`] prints the live log and writes each job's log file; [`result`] writes the
-//!    `result.json` files.
+//!    `result.json` files; [`secret_scan`] searches step outputs, summaries and job outputs for
+//!    secrets the masker does not know and writes `secret-scan.json`.
 //!
 //! Every byte the engine shows or stores passes through one [`SharedMasker`], which hides each
 //! secret and each `::add-mask::` value (with their encodings).
@@ -34,6 +35,7 @@ pub mod result;
 pub mod run;
 pub mod safe_dir;
 mod schedule;
+pub mod secret_scan;
 pub mod shell;
 pub mod step;
 mod strategy;

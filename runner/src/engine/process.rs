@@ -193,21 +193,27 @@ impl JobRun {
             self.error(&format!("cannot read {e}"), Some(&p.step_key));
             failed = true;
         }
+        ran.outputs = effects.outputs;
+        for (k, v) in collected.outputs {
+            super::files::insert_ignoring_case(&mut ran.outputs, k, v);
+        }
+        for (name, value) in &ran.outputs {
+            let place = format!("step `{}` output `{name}`", p.step_key);
+            self.scan_value(&place, value, Some(&p.step_key));
+        }
         if collected.summary_too_large {
             self.warning(&format!(
                 "$GITHUB_STEP_SUMMARY upload aborted, supports content up to a size of {}k, got more",
                 super::files::SUMMARY_LIMIT / 1024
             ));
         } else if !collected.summary.is_empty() {
+            let place = format!("step `{}` summary", p.step_key);
+            self.scan_value(&place, &collected.summary, Some(&p.step_key));
             self.summary
                 .push_str(&self.masker.mask_document(&collected.summary));
             if !self.summary.ends_with('\n') {
                 self.summary.push('\n');
             }
-        }
-        ran.outputs = effects.outputs;
-        for (k, v) in collected.outputs {
-            super::files::insert_ignoring_case(&mut ran.outputs, k, v);
         }
         ran.state = effects.state;
         ran.state.extend(collected.state);

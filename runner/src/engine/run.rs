@@ -16,6 +16,7 @@ use tokio::sync::Semaphore;
 
 use actions_compat::policy::{self, LintOptions, OutputFormat, RenderOptions};
 use actions_compat::workflow::{InputType, Workflow};
+use hermetic::scan::{RulePack, Scanner};
 use hermetic::{resolve_sandbox, HostIdentity, Network, SandboxChoice};
 
 use super::contexts::{github_context, GithubFacts};
@@ -25,6 +26,7 @@ use super::output::LiveLog;
 use super::plan::{plan, PlanError};
 use super::result::{write_json, Conclusion, RunResult};
 use super::schedule::{run_workflow, Call, Shared};
+use super::secret_scan::ScanPolicy;
 use super::vm::plan_vm;
 use super::workspace::Owner;
 use super::{repo, SharedMasker};
@@ -60,6 +62,8 @@ pub struct RunOptions {
     pub evidence: EvidenceOptions,
     /// The runner's configuration (egress allowlist, VM sizes).
     pub runner_config: RunnerConfig,
+    /// What a secret found in a step output, summary or job output does (`--secret-scan`).
+    pub secret_scan: ScanPolicy,
 }
 
 /// Why a run could not start (exit code 2).
@@ -217,7 +221,7 @@ pub async fn execute(options: RunOptions, cancel: RunCancel) -> Result<RunReport
     })?;
 
     let masker = SharedMasker::default();
-    for value in options.secrets.0.values() {
+    for value in options.secrets.values() {
         masker.add_secret(value);
     }
     let facts = repo::read(&options.repo_root);
@@ -309,6 +313,7 @@ pub async fn execute(options: RunOptions, cancel: RunCancel) -> Result<RunReport
         exclude,
         evidence: Some(Arc::new(evidence)),
         vm: vm_plan,
+        scanner: Arc::new(Scanner::new(RulePack::builtin())),
     });
     let call = Call {
         inputs: dispatch_inputs,

@@ -24,6 +24,7 @@ use tokio::task::JoinSet;
 use actions_compat::expr::JobStatus;
 use actions_compat::workflow::graph::JobGraph;
 use actions_compat::workflow::{Job, Workflow};
+use hermetic::scan::Scanner;
 use hermetic::{select_executor, HostIdentity, SandboxChoice, SandboxConfig};
 
 use super::contexts::Contexts;
@@ -33,6 +34,7 @@ use super::output::LiveLog;
 use super::plan::Plan;
 use super::result::{Conclusion, JobSummary};
 use super::run::{hermetic_hostname, RunOptions};
+use super::secret_scan::JobScan;
 use super::strategy::start_job;
 use super::workspace::{prepare_job, Owner};
 use super::SharedMasker;
@@ -61,6 +63,8 @@ pub(super) struct Shared {
     pub(super) evidence: Option<Arc<RunEvidence>>,
     /// What each job's VM is made from, when the run uses the microVM sandbox.
     pub(super) vm: Option<super::vm::VmPlan>,
+    /// The secret scanner every job's outputs and summaries go through.
+    pub(super) scanner: Arc<Scanner>,
 }
 
 /// A job's end as its dependants and callers see it.
@@ -367,6 +371,7 @@ pub(super) async fn run_runner_job(
         cancel_grace: shared.options.cancel_grace,
         store: Arc::clone(&shared.store),
         evidence: shared.evidence.clone(),
+        secret_scan: JobScan::new(Arc::clone(&shared.scanner), shared.options.secret_scan),
     };
     let ended = run_job(setup).await;
     let summary = JobSummary {

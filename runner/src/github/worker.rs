@@ -143,6 +143,12 @@ async fn run_in(
         store,
         // Jobs taken from GitHub do not write provenance and evidence yet (issue #8 notes it).
         evidence: None,
+        secret_scan: crate::engine::secret_scan::JobScan::new(
+            std::sync::Arc::new(hermetic::scan::Scanner::new(
+                hermetic::scan::RulePack::builtin(),
+            )),
+            crate::engine::secret_scan::ScanPolicy::Report,
+        ),
     };
     let ended = run_job(setup).await;
     let log = std::fs::read_to_string(out_dir.join("log.txt")).unwrap_or_default();

@@ -8,7 +8,6 @@
 //! and service containers, docker actions, background steps) is refused here with a
 //! "not supported yet" error naming its place in the message.
 
-use indexmap::IndexMap;
 use serde_json::{json, Value as Json};
 
 use actions_compat::expr::{self, ParseOptions};
@@ -92,7 +91,7 @@ pub fn to_job_description(req: &JobRequest) -> Result<DecodedJob, DecodeError> {
         _ => Env::new(),
     };
 
-    let mut secrets = IndexMap::new();
+    let mut secrets = Secrets::default();
     let mut masks: Vec<String> = req
         .mask_hints
         .iter()
@@ -140,7 +139,7 @@ pub fn to_job_description(req: &JobRequest) -> Result<DecodedJob, DecodeError> {
         needs: context("needs", json!({})),
         matrix: context("matrix", Json::Null),
         strategy: context("strategy", json!({})),
-        secrets: Secrets(secrets),
+        secrets,
     };
     let display = if req.job_display_name.is_empty() {
         None
