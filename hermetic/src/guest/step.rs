@@ -366,7 +366,24 @@ impl Supervision {
                 )?;
             }
             if reaped.is_none() && (flag(3) || (self.pidfd.is_none() && has_ended(self.pid))) {
-                let result = crate::sys::wait4(self.pid).map_err(ProtocolError::Io)?;
+                let result = match crate::sys::wait4(self.pid) {
+                    Ok(result) => result,
+                    // PID 1 reaps orphans while it kills a step's processes (timeout, cancel
+                    // grace over), and that can take the main process too: it was then ended
+                    // by our SIGKILL, and its usage is lost.
+                    Err(e)
+                        if e.raw_os_error() == Some(libc::ECHILD)
+                            && ending != WireEnding::Exited =>
+                    {
+                        crate::sys::Reaped {
+                            status: crate::ExitStatus::Signal(libc::SIGKILL),
+                            user_cpu: Duration::ZERO,
+                            system_cpu: Duration::ZERO,
+                            max_rss_bytes: 0,
+                        }
+                    }
+                    Err(e) => return Err(ProtocolError::Io(e)),
+                };
                 reaped = Some((result, self.started.elapsed()));
                 self.user.kill_all(reap);
                 drain_until = Some(Instant::now() + DRAIN_WAIT);
