@@ -133,6 +133,8 @@ pub struct MicroVmExecutor {
     vm: QemuVm,
     config: SandboxConfig,
     vm_config: VmConfig,
+    /// The image's directory (its `manifest.json` goes into the job's report).
+    image_dir: Option<std::path::PathBuf>,
     accel: AccelDecision,
     phase: tokio::sync::Mutex<Phase>,
     facts: Mutex<BTreeMap<String, String>>,
@@ -200,6 +202,7 @@ impl MicroVmExecutor {
             vm: qemu_vm,
             config,
             vm_config: vm,
+            image_dir: image.rootfs.parent().map(std::path::Path::to_path_buf),
             accel,
             phase: tokio::sync::Mutex::new(Phase::Booting(background)),
             facts: Mutex::new(facts),
@@ -392,6 +395,13 @@ impl MicroVmExecutor {
         }
         let mut files = BTreeMap::new();
         let mut failures = Vec::new();
+        // The image's manifest (every component's digest, the Debian packages) sits beside its
+        // root file system.
+        if let Some(dir) = self.image_dir.as_ref() {
+            if let Ok(bytes) = std::fs::read(dir.join("manifest.json")) {
+                files.insert("image-manifest.json".to_owned(), bytes);
+            }
+        }
         let network = self.network.lock().ok().and_then(|mut n| n.take());
         if let Some(VmNetwork { enter, job, .. }) = network {
             drop(enter);

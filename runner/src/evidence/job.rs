@@ -124,6 +124,9 @@ impl RunEvidence {
         members.insert(PROVENANCE.to_owned(), provenance.clone());
         members.insert("log.txt".to_owned(), log);
         members.insert("result.json".to_owned(), result);
+        if let Some(scan) = read_member(&end.out_dir, "secret-scan.json") {
+            members.insert("secret-scan.json".to_owned(), scan);
+        }
         if let Some(summary) = read_member(&end.out_dir, "summary.md") {
             members.insert("summary.md".to_owned(), summary);
         }
@@ -290,11 +293,15 @@ impl RunEvidence {
                 );
             }
         }
-        reports.insert("secretScan".to_owned(), None);
-        absent.insert(
-            "secretScan".to_owned(),
-            "no secret scan runs yet (issue #6)".to_owned(),
-        );
+        if members.contains_key("secret-scan.json") {
+            reports.insert("secretScan".to_owned(), Some("secret-scan.json".to_owned()));
+        } else {
+            reports.insert("secretScan".to_owned(), None);
+            absent.insert(
+                "secretScan".to_owned(),
+                "the job's secret scan wrote no secret-scan.json".to_owned(),
+            );
+        }
         reports.insert("policy".to_owned(), Some("policy.json".to_owned()));
         EvidencePredicate {
             job: end.key.clone(),
