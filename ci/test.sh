@@ -19,7 +19,7 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== cargo test (workspace, including GitHub's conformance data)"
 log="$HRUN_CACHE/test.log"
 set +e
-cargo test --workspace -- --show-output 2>&1 | tee "$log" | grep -v -E '^(test .* \.\.\. ok|---- .* (stdout|stderr) ----|successes:|    .*)$'
+cargo test --workspace --no-fail-fast -- --show-output 2>&1 | tee "$log" | grep -v -E '^(test .* \.\.\. ok|---- .* (stdout|stderr) ----|successes:|    .*)$'
 status=${PIPESTATUS[0]}
 set -e
 
