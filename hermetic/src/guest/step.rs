@@ -263,6 +263,31 @@ impl Supervision {
         }
     }
 
+    /// Handles the host's buffered messages while the step runs: a Cancel sends SIGINT (once)
+    /// and arms the SIGKILL after the grace period. Anything else breaks the
+    /// one-request-at-a-time rule and is dropped (the host never sends it).
+    fn take_messages<T: Read + io::Write + AsFd>(
+        &self,
+        channel: &mut Channel<T>,
+        reaped: bool,
+        ending: &mut WireEnding,
+        kill_at: &mut Option<Instant>,
+    ) -> Result<(), ProtocolError> {
+        while let Some(message) = next_message(channel)? {
+            if matches!(message, Message::Control(Request::Cancel))
+                && !reaped
+                && kill_at.is_none()
+                && *ending == WireEnding::Exited
+            {
+                *ending = WireEnding::Cancelled;
+                self.signal_main(libc::SIGINT);
+                let _ = self.user.signal_all(libc::SIGINT);
+                *kill_at = Some(Instant::now() + self.grace);
+            }
+        }
+        Ok(())
+    }
+
     fn run<T: Read + io::Write + AsFd>(
         mut self,
         channel: &mut Channel<T>,
@@ -280,6 +305,9 @@ impl Supervision {
         let mut host_gone = false;
         let mut buf = vec![0u8; READ_LEN];
         let output_complete = loop {
+            // A Cancel sent right behind the RunStep may already sit in the channel's buffer,
+            // where `poll` never reports it: handle what is buffered before waiting.
+            self.take_messages(channel, reaped.is_some(), &mut ending, &mut kill_at)?;
             if reaped.is_some() && self.stdout.is_none() && self.stderr.is_none() {
                 break true;
             }
@@ -328,20 +356,7 @@ impl Supervision {
             let flag = |i: usize| ready.get(i).copied().unwrap_or(false);
             if flag(0) {
                 if channel.fill()? {
-                    while let Some(message) = next_message(channel)? {
-                        if matches!(message, Message::Control(Request::Cancel))
-                            && reaped.is_none()
-                            && kill_at.is_none()
-                            && ending == WireEnding::Exited
-                        {
-                            ending = WireEnding::Cancelled;
-                            self.signal_main(libc::SIGINT);
-                            let _ = self.user.signal_all(libc::SIGINT);
-                            kill_at = Some(Instant::now() + self.grace);
-                        }
-                        // Anything else while a step runs breaks the one-request-at-a-time rule;
-                        // it is dropped (the host never sends it).
-                    }
+                    self.take_messages(channel, reaped.is_some(), &mut ending, &mut kill_at)?;
                 } else {
                     host_gone = true;
                     self.user.kill_all(reap);
