@@ -20,6 +20,7 @@
 //! }
 //! ```
 //!
+//! `microvm_sigint_after_ms` replaces `sigint_after_ms` in the microVM runs (the guest boots first).
 //! `microvm_excluded` (a reason) keeps a case out of the microVM runs (`microvm::<case>`), which
 //! otherwise run every case again with `--sandbox microvm` when a guest image is built.
 //!
@@ -217,7 +218,14 @@ fn run_case(name: &str, sandbox: &str, extra: &[&str]) -> Option<Run> {
         args.extend(a.iter().filter_map(Value::as_str).map(str::to_owned));
     }
     args.extend(extra.iter().map(|s| (*s).to_owned()));
-    let output = match expected.get("sigint_after_ms").and_then(Value::as_u64) {
+    // A microVM boots for a few seconds before its first step runs: a case that cancels a
+    // running step says when to send SIGINT there (`microvm_sigint_after_ms`).
+    let sigint_key = if sandbox == "microvm" && expected.get("microvm_sigint_after_ms").is_some() {
+        "microvm_sigint_after_ms"
+    } else {
+        "sigint_after_ms"
+    };
+    let output = match expected.get(sigint_key).and_then(Value::as_u64) {
         Some(ms) => interrupted(repo.path(), &args, ms, cache.path()),
         None => {
             let refs: Vec<&str> = args.iter().map(String::as_str).collect();
