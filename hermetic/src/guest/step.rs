@@ -25,7 +25,8 @@ use std::time::{Duration, Instant};
 
 use super::channel::Channel;
 use super::sweep::StepUser;
-use super::sys::{pidfd_open, poll_readable};
+use super::sys::poll_readable;
+use crate::sys::pidfd_open;
 use crate::sys::Reaped;
 use crate::vm::protocol::{
     Failure, FailureKind, FrameKind, Message, ProtocolError, Request, RunStep, StepEnded,
@@ -254,7 +255,7 @@ impl Supervision {
     fn signal_main(&self, signal: libc::c_int) {
         match &self.pidfd {
             Some(fd) => {
-                let _ = super::sys::pidfd_send_signal(fd.as_fd(), signal);
+                let _ = crate::sys::pidfd_send_signal(fd.as_fd(), signal);
             }
             None => {
                 // SAFETY: kill(2) on our own unreaped child.

@@ -14,7 +14,7 @@ use std::io;
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
-use super::sys::{pidfd_open, pidfd_send_signal};
+use crate::sys::{pidfd_open, pidfd_send_signal};
 
 /// How long [`StepUser::kill_all`] keeps trying before it reports survivors.
 const KILL_WAIT: Duration = Duration::from_secs(5);
