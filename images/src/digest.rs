@@ -50,7 +50,8 @@ impl Sha256Hex {
         Sha256Hex::of_reader(&mut File::open(path)?)
     }
 
-    fn from_hasher(hasher: Sha256) -> Sha256Hex {
+    /// The digest a finished hasher holds.
+    pub fn from_hasher(hasher: Sha256) -> Sha256Hex {
         Sha256Hex(to_hex(&hasher.finalize()))
     }
 

@@ -8,7 +8,6 @@
 //! and times are zero. So the digest depends only on names, contents, the executable bit and
 //! link targets, and anyone can recompute it with the same rules.
 
-use std::fmt;
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
@@ -16,50 +15,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-/// A SHA-256 digest as 64 lowercase hex digits.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct Sha256Hex(String);
-
-impl Sha256Hex {
-    pub fn parse(text: &str) -> Option<Sha256Hex> {
-        (text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
-            .then(|| Sha256Hex(text.to_string()))
-    }
-
-    pub fn from_hasher(hasher: Sha256) -> Sha256Hex {
-        let bytes = hasher.finalize();
-        let mut hex = String::with_capacity(64);
-        for b in bytes {
-            hex.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
-            hex.push(char::from(b"0123456789abcdef"[usize::from(b & 0xf)]));
-        }
-        Sha256Hex(hex)
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for Sha256Hex {
-    type Error = String;
-    fn try_from(text: String) -> Result<Self, String> {
-        Sha256Hex::parse(&text).ok_or_else(|| format!("`{text}` is not 64 lowercase hex digits"))
-    }
-}
-
-impl From<Sha256Hex> for String {
-    fn from(digest: Sha256Hex) -> String {
-        digest.0
-    }
-}
-
-impl fmt::Display for Sha256Hex {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+/// A SHA-256 digest as 64 lowercase hex digits: the one type the image store uses too.
+pub use images::Sha256Hex;
 
 /// Why a tree could not be digested.
 #[derive(Debug, thiserror::Error)]
