@@ -32,7 +32,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use actions_compat::source_text::line_col;
-use hermetic::egress::{EgressMode, EgressPolicy, PolicyError};
+use hermetic::egress::{AllowEntry, EgressMode, EgressPolicy, EntryError, PolicyError};
 
 /// Where the runner looks for its file when neither `--config` nor `$HRUN_CONFIG` names one.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/hrun/config.toml";
@@ -157,28 +157,28 @@ impl FileText<'_> {
     }
 
     fn mode(&self, mode: &Spanned<String>) -> Result<EgressMode, ConfigError> {
-        match mode.get_ref().as_str() {
-            "audit" => Ok(EgressMode::Audit),
-            "block" => Ok(EgressMode::Block),
-            "block-and-fail" => Ok(EgressMode::BlockAndFail),
-            other => Err(self.error(
-                mode.span().start,
-                format!("unknown egress mode `{other}` (expected audit, block or block-and-fail)"),
-            )),
-        }
+        mode.get_ref()
+            .parse()
+            .map_err(|e: PolicyError| self.error(mode.span().start, e.to_string()))
     }
 
+    /// The entries read one by one, so an error names the entry's place; duplicates kept once.
     fn policy(
         &self,
         mode: EgressMode,
         entries: &[Spanned<String>],
     ) -> Result<EgressPolicy, ConfigError> {
+        let mut allow: Vec<AllowEntry> = Vec::with_capacity(entries.len());
         for entry in entries {
-            EgressPolicy::parse(mode, [entry.get_ref()])
-                .map_err(|e| self.error(entry.span().start, e.to_string()))?;
+            let parsed: AllowEntry = entry
+                .get_ref()
+                .parse()
+                .map_err(|e: EntryError| self.error(entry.span().start, e.to_string()))?;
+            if !allow.contains(&parsed) {
+                allow.push(parsed);
+            }
         }
-        EgressPolicy::parse(mode, entries.iter().map(|e| e.get_ref()))
-            .map_err(|e| self.error(0, e.to_string()))
+        Ok(EgressPolicy { mode, allow })
     }
 }
 
@@ -341,9 +341,9 @@ fn narrow_by_file(
             PolicyError::NotCovered { entry } => allow
                 .iter()
                 .find(|a| {
-                    EgressPolicy::parse(mode_value, [a.get_ref()])
-                        .map(|p| p.entries_as_text() == [entry.clone()])
-                        .unwrap_or(false)
+                    a.get_ref()
+                        .parse::<AllowEntry>()
+                        .is_ok_and(|parsed| parsed.to_string() == *entry)
                 })
                 .map_or(0, |a| a.span().start),
             _ => mode.map_or(0, |m| m.span().start),

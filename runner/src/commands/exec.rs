@@ -13,7 +13,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use actions_compat::commands::file::{parse_key_values, FileCommandKind, LineEndings};
 use actions_compat::policy::discover::repository_root;
-use hermetic::egress::{EgressMode, EgressPolicy};
+use hermetic::egress::{EgressPolicy, PolicyError};
 use hermetic::{Network, SandboxChoice};
 
 use crate::config::RunnerConfig;
@@ -361,14 +361,9 @@ fn list(cwd: &Path) -> Result<Exit> {
 fn runner_config(args: &ExecArgs) -> Result<RunnerConfig> {
     let mut config = RunnerConfig::load(args.config.as_deref())?;
     if let Some(mode) = &args.egress_mode {
-        config.egress.mode = match mode.as_str() {
-            "audit" => EgressMode::Audit,
-            "block" => EgressMode::Block,
-            "block-and-fail" => EgressMode::BlockAndFail,
-            other => bail!(
-                "--egress-mode: unknown mode `{other}` (expected audit, block or block-and-fail)"
-            ),
-        };
+        config.egress.mode = mode
+            .parse()
+            .map_err(|e: PolicyError| anyhow::anyhow!("--egress-mode: {e}"))?;
     }
     if !args.egress_allow.is_empty() {
         let added = EgressPolicy::parse(config.egress.mode, &args.egress_allow)
