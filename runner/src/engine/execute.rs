@@ -348,6 +348,7 @@ pub async fn run_job(setup: JobSetup) -> JobEnded {
             facts: result.sandbox_details.clone(),
             sandbox_files: sandbox_report.files.keys().cloned().collect(),
             inputs: run.desc.given.inputs.clone(),
+            secret_findings: run.secret_scan.findings().to_vec(),
             masker: masker.clone(),
         };
         let written = tokio::task::spawn_blocking(move || evidence.finish_job(recorder, end)).await;
@@ -366,6 +367,14 @@ pub async fn run_job(setup: JobSetup) -> JobEnded {
                         "; not regular files, not recorded: {}",
                         masker.mask(&w.skipped.join(", "))
                     ));
+                }
+                match &w.receipt {
+                    Some(Ok(commit)) => note.push_str(&format!(
+                        "; receipt attached to {commit} ({})",
+                        provenance::receipt::RECEIPTS_NOTES_REF
+                    )),
+                    Some(Err(e)) => note.push_str(&format!("; ✗ receipt not attached: {e}")),
+                    None => {}
                 }
                 note
             }
