@@ -36,7 +36,7 @@ use super::results::{
 use super::run_service::{
     AnnotationRecord, Completion, RunServiceClient, RunServiceError, StepResultRecord,
 };
-use super::worker::{run_decoded, EngineOptions};
+use super::worker::{run_decoded, EngineOptions, JobOrigin};
 use crate::engine::execute::RunCancel;
 use crate::engine::result::{Conclusion, StepResult};
 
@@ -180,7 +180,19 @@ pub async fn run_job_message(ctx: &JobContext, message: &str, cancel: RunCancel)
                 completion.annotations.push(failure(denied));
             }
             None => {
-                run_and_report(ctx, job, cancel.clone(), &mut results, &mut completion).await;
+                let origin = JobOrigin {
+                    job_id: job_id.clone(),
+                    policy: policy_report(&job, &ctx.policy),
+                };
+                run_and_report(
+                    ctx,
+                    job,
+                    origin,
+                    cancel.clone(),
+                    &mut results,
+                    &mut completion,
+                )
+                .await;
             }
         },
     }
@@ -228,6 +240,39 @@ pub fn policy_gate(job: &DecodedJob, policy: &Policy) -> Option<String> {
         }
     }
     None
+}
+
+/// The policy gate's report on a job it allowed (`policy.json` of the job's evidence): the rule
+/// it applies and what it found (warnings only, or it would not have allowed the job).
+pub fn policy_report(job: &DecodedJob, policy: &Policy) -> Vec<u8> {
+    let file = PathBuf::from(&job.description.workflow_file);
+    let mut findings = Vec::new();
+    for step in &job.description.steps {
+        let StepKind::Uses { uses, action, .. } = &step.kind else {
+            continue;
+        };
+        let at = Location {
+            file: file.clone(),
+            line: step.line,
+            col: step.col,
+        };
+        if let Some(f) = check_uses(action, &uses.value, &at, policy) {
+            findings.push(json!({
+                "rule": f.rule_id,
+                "severity": f.severity.label(),
+                "step": step.id.value,
+                "message": f.message,
+            }));
+        }
+    }
+    let report = json!({
+        "gate": "hrun run",
+        "workflow": job.description.workflow_file,
+        "rules": ["unpinned-uses"],
+        "decision": "allowed",
+        "findings": findings,
+    });
+    serde_json::to_vec_pretty(&report).unwrap_or_default()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -282,6 +327,7 @@ fn result_code(c: Conclusion) -> (&'static str, u8) {
 async fn run_and_report(
     ctx: &JobContext,
     job: DecodedJob,
+    origin: JobOrigin,
     cancel: RunCancel,
     results: &mut Option<ResultsClient>,
     completion: &mut Completion,
@@ -316,7 +362,7 @@ async fn run_and_report(
             tracing::warn!(error = %e, "cannot send the step states");
         }
     }
-    let run = match run_decoded(job, &ctx.engine, cancel).await {
+    let run = match run_decoded(job, origin, &ctx.engine, cancel).await {
         Ok(run) => run,
         Err(e) => {
             completion
