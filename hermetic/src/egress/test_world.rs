@@ -119,8 +119,9 @@ impl World {
             .any(|asked| asked == name)
     }
 
-    /// The world's namespace, opened.
-    pub fn netns(&self) -> Netns {
+    /// The world's namespace, opened (for hermetic's own tests: `Netns` is crate-private).
+    #[cfg(test)]
+    pub(crate) fn netns(&self) -> Netns {
         Netns::open(&self.name).expect("open the world")
     }
 }
