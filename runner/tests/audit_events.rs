@@ -4,14 +4,14 @@
 //! VM's start (accelerator, guest image digest) and each denied egress attempt.
 //!
 //! The microVM test needs QEMU and a guest image (`ci/build-image.sh`) and root for the job
-//! network; without them it prints `SKIP <test>: <reason>`. Its job traffic leaves through a
-//! network namespace the test makes (an uplink with nowhere to go: only denials matter here),
-//! so the host's forwarding settings do not matter.
+//! network; without them it prints `SKIP <test>: <reason>`. Its job traffic leaves through the
+//! test-made world namespace of `hermetic::egress::test_world` (no address outside the machine).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use hermetic::egress::test_world::{World, ALLOWED_V4, DENIED_V4, PORT};
 use provenance::audit::record::{AuditRecord, EventKind};
 use provenance::evidence::tarball;
 use provenance::keys::VerifyingKey;
@@ -210,10 +210,6 @@ fn microvm_unavailable() -> Option<String> {
     {
         return Some("qemu-system-x86_64 is not installed (ci/setup-vm.sh)".to_owned());
     }
-    // SAFETY: geteuid(2) has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Some("a job network (nftables, namespaces) needs root".to_owned());
-    }
     for tool in ["nft", "ip"] {
         if Command::new(tool).arg("-V").output().is_err() {
             return Some(format!("{tool} is not installed (ci/setup-egress.sh)"));
@@ -222,38 +218,20 @@ fn microvm_unavailable() -> Option<String> {
     None
 }
 
-/// A named network namespace, deleted on drop.
-struct Uplink(String);
-
-impl Uplink {
-    fn create() -> Uplink {
-        let name = format!("hrun-audit-{}", std::process::id());
-        let out = Command::new("ip")
-            .args(["netns", "add", &name])
-            .output()
-            .expect("ip runs");
-        assert!(out.status.success(), "{}", text(&out));
-        Uplink(name)
-    }
-}
-
-impl Drop for Uplink {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "delete", &self.0])
-            .output();
-    }
-}
-
-const EGRESS: &str = r#"on: push
+/// Asks for a name the allowlist lacks, then connects to an address it lacks.
+fn egress_workflow() -> String {
+    format!(
+        r#"on: push
 jobs:
   net:
     runs-on: x
     steps:
       - run: |
           getent hosts denied.example.org || echo "no answer for denied.example.org"
-          timeout 5 bash -c 'exec 3<>/dev/tcp/198.51.100.7/80' || echo "no connection to 198.51.100.7"
-"#;
+          timeout 5 bash -c 'exec 3<>/dev/tcp/{DENIED_V4}/{PORT}' || echo "no connection to {DENIED_V4}"
+"#
+    )
+}
 
 #[test]
 fn a_microvm_job_records_its_vm_and_each_denied_egress_attempt() {
@@ -262,24 +240,24 @@ fn a_microvm_job_records_its_vm_and_each_denied_egress_attempt() {
         println!("SKIP {NAME}: {reason}");
         return;
     }
-    let repo = Repo::new(EGRESS);
-    let uplink = Uplink::create();
+    let world = match World::create("audit") {
+        Ok(world) => world,
+        Err(reason) => {
+            println!("SKIP {NAME}: {reason}");
+            return;
+        }
+    };
+    let repo = Repo::new(&egress_workflow());
     let config = repo.path("config.toml");
     std::fs::write(
         &config,
-        format!("[egress]\nuplink_netns = \"{}\"\n", uplink.0),
+        format!(
+            "[egress]\nmode = \"block\"\nallow = [\"{ALLOWED_V4}:{PORT}\"]\nuplink_netns = {:?}\n",
+            world.name
+        ),
     )
     .expect("write config");
-    let out = repo.exec(&[
-        "--config",
-        &s(&config),
-        "--sandbox",
-        "microvm",
-        "--egress-allow",
-        "192.0.2.1:443",
-        "--egress-mode",
-        "block",
-    ]);
+    let out = repo.exec(&["--config", &s(&config), "--sandbox", "microvm"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let records = repo.proven_records("net");
 
@@ -319,7 +297,7 @@ fn a_microvm_job_records_its_vm_and_each_denied_egress_attempt() {
     assert!(
         denied
             .iter()
-            .any(|r| r.data["destination"] == "198.51.100.7" && r.data["port"] == 80),
+            .any(|r| r.data["destination"] == DENIED_V4 && r.data["port"] == PORT),
         "the denied connection is recorded: {denied:#?}"
     );
 }
