@@ -120,7 +120,7 @@ impl World {
     }
 
     /// The world's namespace, opened.
-    pub fn netns(&self) -> Netns {
+    pub(crate) fn netns(&self) -> Netns {
         Netns::open(&self.name).expect("open the world")
     }
 }
