@@ -61,7 +61,8 @@
 //! a microVM with an allowlist gets a NIC attached to it.
 //!
 //! Not here yet: egress for the namespace sandbox (its network is still all or nothing) and
-//! run-time secret sweeps (issue #6).
+//! run-time secret sweeps (issue #6), and attaching the secret channel to microVMs (a vsock
+//! device per VM, which needs `/dev/vhost-vsock` on the host).
 
 mod cgroup;
 pub mod egress;
