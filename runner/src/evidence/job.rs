@@ -6,7 +6,7 @@
 //! (it covers every record of the job up to that signature), then the bundle's own signature
 //! and a `key_used` record of that, sealed by a second checkpoint in the log.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -52,6 +52,10 @@ pub struct JobEnd {
     /// `inputs` of the job.
     pub inputs: Json,
     pub masker: SharedMasker,
+    /// Artifacts the secret scan withheld (`--secret-scan fail`): no subjects, not kept.
+    pub withheld: BTreeSet<String>,
+    /// How many secrets the job's secret scan and sweeps found (recorded in the audit log).
+    pub secret_findings: usize,
 }
 
 /// What was written.
@@ -64,6 +68,8 @@ pub struct JobEvidence {
     pub elapsed: std::time::Duration,
     /// Entries of `$HRUN_ARTIFACTS` that were not regular files (not recorded).
     pub skipped: Vec<String>,
+    /// Artifacts the secret scan withheld (not recorded, not kept).
+    pub withheld: Vec<String>,
 }
 
 /// Known report kinds and the sandbox file that holds each.
@@ -81,12 +87,27 @@ impl RunEvidence {
         let began = Instant::now();
         let mut seqs = recorder.seqs;
         let invocation_id = format!("hrun:run:{}:job:{}", self.facts.run_id, end.key);
-        let collected = artifacts::collect(&end.artifacts_dir, &end.out_dir.join("artifacts"))
-            .context("cannot collect the job's artifacts")?;
+        let collected = artifacts::collect(
+            &end.artifacts_dir,
+            &end.out_dir.join("artifacts"),
+            &end.withheld,
+        )
+        .context("cannot collect the job's artifacts")?;
 
         // Step and job records (written now, in the order the steps ran).
         let mut events = Vec::new();
         step_events(&end.steps, &end.masker, &mut events);
+        if end.secret_findings > 0 || !collected.withheld.is_empty() {
+            let withheld: Vec<String> = collected
+                .withheld
+                .iter()
+                .map(|n| end.masker.mask(n))
+                .collect();
+            events.push((
+                EventKind::SecretFinding,
+                json!({"findings": end.secret_findings, "withheld_artifacts": withheld, "report": "secret-scan.json"}),
+            ));
+        }
         events.push((
             EventKind::JobFinished,
             json!({"conclusion": end.conclusion, "artifacts": collected.artifacts.len()}),
@@ -165,6 +186,7 @@ impl RunEvidence {
             members: count,
             elapsed: began.elapsed(),
             skipped: collected.skipped,
+            withheld: collected.withheld,
         })
     }
 

@@ -441,6 +441,7 @@ fn hello(version: u32) -> Reply {
         kernel_release: "k".into(),
         boot_ms: 1,
         notes: vec![],
+        features: vec![],
     })
 }
 
