@@ -14,7 +14,10 @@
 //! `no_new_privs`; on the host it is an unprivileged uid (see [`HostIdentity`]). Memory and
 //! process-count limits go into a per-step cgroup where the host lets the runner create one.
 //!
-//! How the processes are arranged and set up is in [`child`]; the file system in [`plan`].
+//! How the processes are arranged and set up is in [`child`]; the file system in [`plan`]. When a
+//! step asks for sweeps ([`StepSpec::sweep`]), the runner sweeps its PID namespace through the
+//! step's own `/proc` while it runs, and once more after its main process has ended, while the
+//! init holds the namespace alive (see [`sweep`]).
 //!
 //! Must never: run a step with the runner's host identity when the runner is root, give a step a
 //! capability, expose a host path that was not listed (beyond the read-only system directories),

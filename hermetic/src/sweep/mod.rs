@@ -12,11 +12,13 @@
 //!
 //! What counts:
 //! - one of the job's secrets ([`KnownSecrets`]: every spelling the masker knows) in a variable
-//!   whose name the step was not given holding that secret. The variable the workflow gave the
-//!   step (`env: TOKEN: ${{ secrets.TOKEN }}`, an action's `INPUT_*`) is where the secret is
-//!   meant to be, in the step's process and in every child that inherits it: not a finding.
-//!   The same secret under any other name is (and so is a variable given to an earlier step
-//!   through `GITHUB_ENV`, which this step was given: it counts as given);
+//!   whose name the step was not given holding that secret. A variable of the step's own
+//!   environment ([`crate::StepSpec::env`]) that holds the secret (`env: TOKEN: ${{
+//!   secrets.TOKEN }}`, an action's `INPUT_*`) is where the secret is meant to be, in the step's
+//!   process and in every child that inherits it: not a finding, whatever spelling of that
+//!   secret it holds later. The same secret under any other name is. (A variable an earlier
+//!   step wrote to `GITHUB_ENV` is part of a later step's own environment, so it counts as given
+//!   there: sweeps see processes, not the environment files.)
 //! - one of the job's secrets anywhere on a command line;
 //! - a token the rule pack recognises, in a variable the step was not given with that value,
 //!   or on a command line.

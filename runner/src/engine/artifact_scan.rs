@@ -41,7 +41,7 @@ pub fn scan_artifacts(dir: &Path, scanner: &Scanner, known: &KnownSecrets) -> Ar
         _ => return out,
     }
     let files = match regular_files(dir) {
-        Ok((files, _not_regular)) => files,
+        Ok(listing) => listing.files,
         Err(e) => {
             out.errors.push(format!(".: {e}"));
             return out;

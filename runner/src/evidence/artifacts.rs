@@ -47,8 +47,11 @@ pub fn collect(from: &Path, to: &Path, withheld: &BTreeSet<String>) -> std::io::
         collected.skipped.push(".".to_owned());
         return Ok(collected);
     }
-    let (mut files, skipped) = regular_files(from)?;
-    collected.skipped = skipped;
+    let Listing {
+        mut files,
+        not_regular,
+    } = regular_files(from)?;
+    collected.skipped = not_regular;
     files.retain(|(name, _)| {
         let keep = !withheld.contains(name);
         if !keep {
@@ -89,13 +92,20 @@ pub fn collect(from: &Path, to: &Path, withheld: &BTreeSet<String>) -> std::io::
     Ok(collected)
 }
 
-/// The regular files under `dir` (relative names with `/`, and sizes), never following a link,
-/// and the names of the entries that are neither regular files nor directories (sorted).
-pub fn regular_files(dir: &Path) -> std::io::Result<(Vec<(String, u64)>, Vec<String>)> {
-    let mut files = Vec::new();
-    let mut skipped = Vec::new();
-    walk(dir, "", &mut files, &mut skipped)?;
-    Ok((files, skipped))
+/// What a directory of artifacts holds.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// Regular files: relative names with `/`, and sizes.
+    pub files: Vec<(String, u64)>,
+    /// Entries that are neither regular files nor directories, sorted.
+    pub not_regular: Vec<String>,
+}
+
+/// The regular files under `dir`, never following a link.
+pub fn regular_files(dir: &Path) -> std::io::Result<Listing> {
+    let mut listing = Listing::default();
+    walk(dir, "", &mut listing.files, &mut listing.not_regular)?;
+    Ok(listing)
 }
 
 /// Regular files under `dir` (relative names, sizes), never following a link.
