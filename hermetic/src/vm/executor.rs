@@ -540,6 +540,7 @@ fn ended_by_host(ending: Ending, started: Instant) -> StepOutcome {
         limits: Vec::new(),
         containment: Containment::Guest,
         output_complete: true,
+        sweep: None,
     }
 }
 

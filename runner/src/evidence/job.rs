@@ -7,7 +7,7 @@
 //! (and, with `--git-notes`, the receipt's) and a `key_used` record of each, sealed by a second
 //! checkpoint in the log; the receipt is attached to the source commit last.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -59,6 +59,11 @@ pub struct JobEnd {
     /// What the job's secret scan found (recorded by rule and place, never by value).
     pub secret_findings: Vec<hermetic::scan::Finding>,
     pub masker: SharedMasker,
+    /// Artifacts the secret scan withheld (`--secret-scan fail`): no subjects, not kept.
+    pub withheld: BTreeSet<String>,
+    /// How many secrets the job's secret scan and sweeps found, all kinds counted (the
+    /// sweeps' findings and withheld artifacts are recorded as one summary record).
+    pub secret_total: usize,
 }
 
 /// What was written.
@@ -73,6 +78,8 @@ pub struct JobEvidence {
     pub skipped: Vec<String>,
     /// With `--git-notes`: the commit the receipt was attached to, or why it was not.
     pub receipt: Option<Result<String, String>>,
+    /// Artifacts the secret scan withheld (not recorded, not kept).
+    pub withheld: Vec<String>,
 }
 
 /// Known report kinds and the sandbox file that holds each.
@@ -90,8 +97,12 @@ impl RunEvidence {
         let began = Instant::now();
         let mut seqs = recorder.seqs;
         let invocation_id = format!("hrun:run:{}:job:{}", self.facts.run_id, end.key);
-        let collected = artifacts::collect(&end.artifacts_dir, &end.out_dir.join("artifacts"))
-            .context("cannot collect the job's artifacts")?;
+        let collected = artifacts::collect(
+            &end.artifacts_dir,
+            &end.out_dir.join("artifacts"),
+            &end.withheld,
+        )
+        .context("cannot collect the job's artifacts")?;
 
         // The records of what happened in the job (written now, in the order it happened).
         let mut events: Vec<events::JobEvent> =
@@ -103,6 +114,18 @@ impl RunEvidence {
             }
         }
         events.extend(events::secret_findings(&end.secret_findings, &end.masker));
+        let beyond_scan = end.secret_total > end.secret_findings.len();
+        if beyond_scan || !collected.withheld.is_empty() {
+            let withheld: Vec<String> = collected
+                .withheld
+                .iter()
+                .map(|n| end.masker.mask(n))
+                .collect();
+            events.push((
+                EventKind::SecretFinding,
+                json!({"findings": end.secret_total, "withheld_artifacts": withheld, "report": "secret-scan.json"}),
+            ));
+        }
         events.push((
             EventKind::JobFinished,
             json!({"conclusion": end.conclusion, "artifacts": collected.artifacts.len()}),
@@ -213,6 +236,7 @@ impl RunEvidence {
             elapsed: began.elapsed(),
             skipped: collected.skipped,
             receipt,
+            withheld: collected.withheld,
         })
     }
 
