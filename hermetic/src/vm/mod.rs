@@ -47,6 +47,7 @@ pub use client::{AgentClient, AgentError};
 pub use config::{default_cache_dir, VmConfig, DEFAULT_QEMU};
 pub use executor::{MicroVmExecutor, MicroVmSetup, VmNetwork};
 pub use image::VmImage;
+pub use session::GUEST_STEP_ID;
 pub use qemu::{Accel, VmError, VmNic};
 
 /// Removes what killed runners left under `<cache_dir>/vm/run/` (their QEMU processes and run

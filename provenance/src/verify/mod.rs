@@ -47,6 +47,8 @@ pub enum Rejection {
         expected: String,
         found: String,
     },
+    #[error("reproducibility.sigstore.json: {0}")]
+    Reproducibility(String),
     #[error("artifact {path} (sha256 {digest}) is not a subject of the provenance")]
     Artifact { path: String, digest: String },
     #[error("audit log line {line} is not a record")]

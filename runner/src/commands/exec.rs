@@ -18,6 +18,7 @@ use hermetic::{Network, SandboxChoice};
 
 use crate::config::RunnerConfig;
 
+use crate::engine::determinism::EnvironmentOptions;
 use crate::engine::execute::RunCancel;
 use crate::engine::job::Secrets;
 use crate::engine::plan::read_workflow;
@@ -198,12 +199,14 @@ pub fn run(args: ExecArgs) -> Result<Exit> {
         evidence: EvidenceOptions {
             signing_key: args.signing_key.clone(),
             audit_dir: args.audit_dir.clone(),
+            attestor: None,
         },
         runner_config,
         secret_scan: match args.secret_scan {
             SecretScanArg::Report => ScanPolicy::Report,
             SecretScanArg::Fail => ScanPolicy::Fail,
         },
+        environment: EnvironmentOptions::default(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -236,7 +239,7 @@ pub fn run(args: ExecArgs) -> Result<Exit> {
     }
 }
 
-async fn watch_ctrl_c(cancel: RunCancel) {
+pub(crate) async fn watch_ctrl_c(cancel: RunCancel) {
     if tokio::signal::ctrl_c().await.is_err() {
         return;
     }

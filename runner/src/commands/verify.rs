@@ -1,6 +1,7 @@
 //! `hrun verify`: checks a job's `evidence.tar` offline with the signer's public key: both
-//! signatures, every member's digest, the audit records' inclusion proofs, the stated
-//! expectations and each given artifact against the provenance's subjects.
+//! signatures, every member's digest, the audit records' inclusion proofs, a rebuild's
+//! reproducibility attestation when the bundle holds one, the stated expectations and each given
+//! artifact against the provenance's subjects.
 //!
 //! Exit codes: 0 verified, 1 not verified (the reason is printed), 2 could not verify
 //! (unreadable input, bad flags).
@@ -79,6 +80,15 @@ pub fn run(args: VerifyArgs) -> Result<Exit> {
             );
             for (path, subject) in &v.artifacts {
                 println!("  artifact {path} = subject {subject}");
+            }
+            if let Some(r) = &v.reproducibility {
+                let p = &r.predicate;
+                println!(
+                    "  reproducibility: {} (rebuild of {}; {} file(s) compared)",
+                    p.verdict.as_str(),
+                    p.original.invocation_id,
+                    p.subjects.len()
+                );
             }
             for (kind, why) in &v.manifest.predicate.absent {
                 println!("  absent: {kind}: {why}");

@@ -20,6 +20,10 @@ use hermetic::scan::{RulePack, Scanner};
 use hermetic::{resolve_sandbox, HostIdentity, Network, SandboxChoice};
 
 use super::contexts::{github_context, GithubFacts};
+use super::determinism::{
+    commit_epoch, find_libfaketime, ClockShift, EnvironmentOptions, RunEnvironment, DEFAULT_LOCALE,
+    DEFAULT_TZ,
+};
 use super::execute::RunCancel;
 use super::job::Secrets;
 use super::output::LiveLog;
@@ -64,6 +68,9 @@ pub struct RunOptions {
     pub runner_config: RunnerConfig,
     /// What a secret found in a step output, summary or job output does (`--secret-scan`).
     pub secret_scan: ScanPolicy,
+    /// What the run changes of the steps' deterministic environment (a rebuild's clock shift
+    /// and variations); the default changes nothing.
+    pub environment: EnvironmentOptions,
 }
 
 /// Why a run could not start (exit code 2).
@@ -155,6 +162,7 @@ pub async fn execute(options: RunOptions, cancel: RunCancel) -> Result<RunReport
             &options.runner_config,
             &options.repo_root,
             &plan.workflow.file,
+            options.environment.image_digest.as_deref(),
         )),
         SandboxChoice::None | SandboxChoice::Namespace => None,
     };
@@ -174,7 +182,7 @@ pub async fn execute(options: RunOptions, cancel: RunCancel) -> Result<RunReport
         _ => StartError::Sandbox(e.to_string()),
     })?;
     let sandbox = resolved.choice;
-    let vm_plan = if sandbox == SandboxChoice::Microvm {
+    let mut vm_plan = if sandbox == SandboxChoice::Microvm {
         if let Some(p) = &vm_plan {
             clean_vm_leftovers(&p.config.cache_dir, &live);
         }
@@ -225,6 +233,20 @@ pub async fn execute(options: RunOptions, cancel: RunCancel) -> Result<RunReport
         masker.add_secret(value);
     }
     let facts = repo::read(&options.repo_root);
+    let environment = run_environment(
+        &options.environment,
+        sandbox_name,
+        &options.repo_root,
+        &facts.sha,
+        vm_plan.as_mut(),
+    )?;
+    if let ClockShift::Faketime { library, .. } = &environment.clock {
+        live.note(&format!(
+            "clock: steps see the wall clock moved by {} s (libfaketime {})",
+            options.environment.clock_shift_secs,
+            library.display()
+        ));
+    }
     let git_ref = facts.git_ref.clone();
     let ref_name = git_ref
         .strip_prefix("refs/heads/")
@@ -281,6 +303,8 @@ pub async fn execute(options: RunOptions, cancel: RunCancel) -> Result<RunReport
             network: format!("{:?}", options.network).to_ascii_lowercase(),
             policy: policy_report_json(&options.workflow_path),
             action_trees: plan.action_trees.clone(),
+            commit_epoch: environment.commit_epoch.as_ref().ok().copied(),
+            event: options.event.clone(),
         },
     )
     .map_err(|e| StartError::Evidence(format!("{e:#}")))?;
@@ -314,6 +338,7 @@ pub async fn execute(options: RunOptions, cancel: RunCancel) -> Result<RunReport
         evidence: Some(Arc::new(evidence)),
         vm: vm_plan,
         scanner: Arc::new(Scanner::new(RulePack::builtin())),
+        environment: Arc::new(environment),
     });
     let call = Call {
         inputs: dispatch_inputs,
@@ -362,6 +387,70 @@ pub async fn execute(options: RunOptions, cancel: RunCancel) -> Result<RunReport
         conclusion,
         out_dir,
         result,
+    })
+}
+
+/// The steps' deterministic environment for a run in `sandbox`: the commit's time, the time
+/// zone, locale and hostname (each as `options` varies it) and how the clock is moved; the VM
+/// plan gets the clock offset, the step user and the vCPUs. A variation the sandbox cannot make
+/// refuses the run.
+fn run_environment(
+    options: &EnvironmentOptions,
+    sandbox: &str,
+    repo_root: &Path,
+    sha: &str,
+    vm: Option<&mut super::vm::VmPlan>,
+) -> Result<RunEnvironment, StartError> {
+    let refuse = |what: &str| {
+        Err(StartError::Sandbox(format!(
+            "{what} cannot be varied in the `{sandbox}` sandbox"
+        )))
+    };
+    let hostname = match (sandbox, &options.hostname) {
+        ("none", Some(_)) => return refuse("the hostname (steps see the host's own)"),
+        ("none", None) => None,
+        (_, h) => Some(
+            h.clone()
+                .unwrap_or_else(|| hermetic::DEFAULT_HOSTNAME.to_owned()),
+        ),
+    };
+    let secs = options.clock_shift_secs;
+    let mut vm = vm;
+    if (options.step_uid.is_some() || options.vcpus.is_some()) && vm.is_none() {
+        return refuse("the step user or the CPU count (only a microVM's are set by hrun)");
+    }
+    if let Some(vm) = vm.as_deref_mut() {
+        vm.config.clock_offset_secs = secs;
+        if let Some(uid) = options.step_uid {
+            vm.config.step_id = uid;
+        }
+        if let Some(n) = options.vcpus {
+            vm.config.vcpus = n;
+        }
+    }
+    let clock = if secs == 0 {
+        ClockShift::None
+    } else if vm.is_some() {
+        ClockShift::GuestClock(secs)
+    } else {
+        match find_libfaketime() {
+            Some(library) => ClockShift::Faketime { secs, library },
+            None => {
+                return Err(StartError::Sandbox(format!(
+                    "moving the clock in the `{sandbox}` sandbox needs libfaketime (Debian package `faketime`; `bash ci/setup-rebuild.sh`): Linux has no time namespace for the wall clock. The microVM sets its guest clock instead (--sandbox microvm)."
+                )))
+            }
+        }
+    };
+    Ok(RunEnvironment {
+        commit_epoch: commit_epoch(repo_root, sha),
+        tz: options.tz.clone().unwrap_or_else(|| DEFAULT_TZ.to_owned()),
+        locale: options
+            .locale
+            .clone()
+            .unwrap_or_else(|| DEFAULT_LOCALE.to_owned()),
+        hostname,
+        clock,
     })
 }
 
@@ -430,10 +519,6 @@ fn workflow_value_json_t(
             .map(|e| json!(e.source))
             .unwrap_or(Json::Null),
     }
-}
-
-pub(super) fn hermetic_hostname() -> String {
-    hermetic::SandboxConfig::new(Vec::<PathBuf>::new()).hostname
 }
 
 pub(crate) fn nix_is_root() -> bool {

@@ -13,6 +13,7 @@ use hermetic::{select_executor, HostIdentity, Network, SandboxChoice, SandboxCon
 
 use super::message::DecodedJob;
 use crate::actions::ActionStore;
+use crate::engine::determinism::RunEnvironment;
 use crate::engine::execute::{run_job, JobEnded, JobSetup, RunCancel};
 use crate::engine::output::LiveLog;
 use crate::engine::run::{base_path, nix_is_root, run_id};
@@ -119,7 +120,7 @@ async fn run_in(
         read_only,
         tmp_dir: Some(dirs.tmp.clone()),
         network: options.network,
-        hostname: SandboxConfig::new(Vec::<PathBuf>::new()).hostname,
+        hostname: hermetic::DEFAULT_HOSTNAME.to_owned(),
         identity,
     };
     let executor = select_executor(sandbox, config, None)
@@ -149,6 +150,10 @@ async fn run_in(
             )),
             crate::engine::secret_scan::ScanPolicy::Report,
         ),
+        environment: Arc::new(RunEnvironment::without_commit(
+            "a job from GitHub checks its source out in its own steps; the commit is not known when it starts",
+            (sandbox != SandboxChoice::None).then(|| hermetic::DEFAULT_HOSTNAME.to_owned()),
+        )),
     };
     let ended = run_job(setup).await;
     let log = std::fs::read_to_string(out_dir.join("log.txt")).unwrap_or_default();
