@@ -296,7 +296,9 @@ fn reprotest(repo: &Path, mode: &str, test: &str) -> Option<bool> {
 
 #[test]
 fn steps_get_the_deterministic_environment_and_the_provenance_records_it() {
-    let Some(f) = namespace_or_skip("steps_get_the_deterministic_environment_and_the_provenance_records_it") else {
+    let Some(f) =
+        namespace_or_skip("steps_get_the_deterministic_environment_and_the_provenance_records_it")
+    else {
         return;
     };
     let out = f.exec("namespace", None);
@@ -326,8 +328,8 @@ fn steps_get_the_deterministic_environment_and_the_provenance_records_it() {
     let hostname = std::fs::read_to_string(facts.join("hostname.txt")).expect("hostname");
     assert_eq!(hostname.trim(), "hrun-sandbox");
 
-    let recorded =
-        &f.provenance(&f.path("orig/jobs/facts"))["predicate"]["buildDefinition"]["internalParameters"]["environment"];
+    let recorded = &f.provenance(&f.path("orig/jobs/facts"))["predicate"]["buildDefinition"]
+        ["internalParameters"]["environment"];
     assert_eq!(recorded["sourceDateEpoch"], COMMIT_TIME);
     assert_eq!(recorded["sourceDateEpochFrom"], "commit");
     assert_eq!(recorded["tz"], "UTC");
@@ -508,13 +510,18 @@ fn a_build_that_embeds_date_is_not_reproducible_and_the_report_names_the_file() 
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 
     if let Some(verdict) = reprotest(&f.repo(), "stamped", test) {
-        assert!(!verdict, "reprotest agrees the stamped build is not reproducible");
+        assert!(
+            !verdict,
+            "reprotest agrees the stamped build is not reproducible"
+        );
     }
 }
 
 #[test]
 fn refuses_evidence_that_does_not_verify_or_whose_commit_is_not_there() {
-    let Some(f) = namespace_or_skip("refuses_evidence_that_does_not_verify_or_whose_commit_is_not_there") else {
+    let Some(f) =
+        namespace_or_skip("refuses_evidence_that_does_not_verify_or_whose_commit_is_not_there")
+    else {
         return;
     };
     let out = f.exec("namespace", Some("tarball"));
@@ -563,10 +570,30 @@ fn microvm_rebuilds_with_the_guest_clock_moved_and_agrees_on_both_builds() {
         return;
     }
     let f = Fixture::new();
-    for job in ["tarball", "stamped"] {
+    for job in ["tarball", "stamped", "facts"] {
         let out = f.exec("microvm", Some(job));
         assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     }
+    // The guest's steps get the same environment: umask 022 (PID 1 keeps the kernel's), the
+    // fixed hostname, sorted variables.
+    let facts = f.path("orig/jobs/facts/artifacts");
+    let umask = std::fs::read_to_string(facts.join("umask.txt")).expect("umask");
+    assert_eq!(umask.trim(), "0022");
+    let hostname = std::fs::read_to_string(facts.join("hostname.txt")).expect("hostname");
+    assert_eq!(hostname.trim(), "hrun-sandbox");
+    let env = std::fs::read_to_string(facts.join("env.txt")).expect("env.txt");
+    let names: Vec<&str> = env
+        .lines()
+        .filter_map(|l| l.split_once('=').map(|(k, _)| k))
+        .collect();
+    let mut sorted = names.clone();
+    sorted.sort_unstable();
+    assert_eq!(names, sorted, "{env}");
+    assert!(
+        env.lines()
+            .any(|l| l == format!("SOURCE_DATE_EPOCH={COMMIT_TIME}")),
+        "{env}"
+    );
     let original = f.provenance(&f.path("orig/jobs/tarball"));
     let env = &original["predicate"]["buildDefinition"]["internalParameters"]["environment"];
     assert_eq!(env["sourceDateEpoch"], COMMIT_TIME);

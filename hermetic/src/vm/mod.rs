@@ -47,8 +47,8 @@ pub use client::{AgentClient, AgentError};
 pub use config::{default_cache_dir, VmConfig, DEFAULT_QEMU};
 pub use executor::{MicroVmExecutor, MicroVmSetup, VmNetwork};
 pub use image::VmImage;
-pub use session::GUEST_STEP_ID;
 pub use qemu::{Accel, VmError, VmNic};
+pub use session::GUEST_STEP_ID;
 
 /// Removes what killed runners left under `<cache_dir>/vm/run/` (their QEMU processes and run
 /// directories). Returns the names removed.

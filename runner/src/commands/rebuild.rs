@@ -136,7 +136,10 @@ pub fn run(args: RebuildArgs) -> Result<Exit> {
     };
     let a = &report.attested;
     if !args.quiet {
-        println!("rebuild of job {job} ({original_invocation}) as {}", a.invocation_id);
+        println!(
+            "rebuild of job {job} ({original_invocation}) as {}",
+            a.invocation_id
+        );
         for v in &report.variations {
             println!(
                 "  varied {}: {} -> {} ({})",

@@ -332,7 +332,10 @@ mod tests {
         let job = run(Ok(1)).for_job(&env(&[("SOURCE_DATE_EPOCH", "42")]));
         let mut out = BTreeMap::new();
         job.defaults(&mut out);
-        assert!(!out.contains_key("SOURCE_DATE_EPOCH"), "the workflow's env sets it");
+        assert!(
+            !out.contains_key("SOURCE_DATE_EPOCH"),
+            "the workflow's env sets it"
+        );
         assert_eq!(job.record().source_date_epoch, Some(42));
         assert_eq!(job.record().source_date_epoch_from, "env");
     }

@@ -21,12 +21,11 @@ use provenance::evidence::{
     self, tarball::valid_name, EvidencePredicate, AUDIT_CHECKPOINT, AUDIT_PROOFS, AUDIT_RECORDS,
     PROVENANCE,
 };
+use provenance::reproducibility::REPRODUCIBILITY;
 use provenance::slsa::{
     job_statement, BuildDefinition, BuildMetadata, Builder, ExternalParameters, InternalParameters,
-    RunDetails, RunnerParameters, SandboxParameters, StepEnvironment, WorkflowRef,
-    HRUN_BUILD_TYPE,
+    RunDetails, RunnerParameters, SandboxParameters, StepEnvironment, WorkflowRef, HRUN_BUILD_TYPE,
 };
-use provenance::reproducibility::REPRODUCIBILITY;
 use provenance::statement::ResourceDescriptor;
 
 use super::artifacts::{self, Collected};
@@ -205,7 +204,8 @@ impl RunEvidence {
             .iter()
             .map(|a| ResourceDescriptor::file(end.masker.mask(&a.name), a.sha256))
             .collect();
-        let sign = |payload: &[u8]| Bundle::sign(&self.key, IN_TOTO_PAYLOAD_TYPE, payload).to_bytes();
+        let sign =
+            |payload: &[u8]| Bundle::sign(&self.key, IN_TOTO_PAYLOAD_TYPE, payload).to_bytes();
         attestor.members(&FinishedJob {
             key: &end.key,
             invocation_id,

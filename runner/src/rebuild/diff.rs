@@ -48,7 +48,9 @@ pub fn report(subjects: &[SubjectVerdict], conclusion: &str, dirs: &FileDirs<'_>
         return out;
     };
     let Some(diffoscope) = find_on_path("diffoscope") else {
-        out.push_str("diffoscope: not installed; the digest table above names the files that differ\n");
+        out.push_str(
+            "diffoscope: not installed; the digest table above names the files that differ\n",
+        );
         return out;
     };
     let Ok(links) = tempfile::tempdir() else {
@@ -70,7 +72,12 @@ pub fn report(subjects: &[SubjectVerdict], conclusion: &str, dirs: &FileDirs<'_>
 
 /// One line per file: outcome, name, both digests.
 pub fn digest_table(subjects: &[SubjectVerdict]) -> String {
-    let width = subjects.iter().map(|s| s.name.len()).max().unwrap_or(4).max(4);
+    let width = subjects
+        .iter()
+        .map(|s| s.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
     let mut out = format!(
         "{:<9}  {:<width$}  {:<64}  {}\n",
         "outcome", "file", "original sha256", "rebuild sha256"
@@ -178,7 +185,12 @@ pub fn find_on_path(program: &str) -> Option<PathBuf> {
 mod tests {
     use super::*;
 
-    fn verdict(name: &str, a: Option<&str>, b: Option<&str>, outcome: SubjectOutcome) -> SubjectVerdict {
+    fn verdict(
+        name: &str,
+        a: Option<&str>,
+        b: Option<&str>,
+        outcome: SubjectOutcome,
+    ) -> SubjectVerdict {
         SubjectVerdict {
             name: name.into(),
             original: a.map(Into::into),
@@ -190,7 +202,12 @@ mod tests {
     #[test]
     fn the_digest_table_names_every_file_and_its_outcome() {
         let table = digest_table(&[
-            verdict("same.txt", Some("aa"), Some("aa"), SubjectOutcome::Identical),
+            verdict(
+                "same.txt",
+                Some("aa"),
+                Some("aa"),
+                SubjectOutcome::Identical,
+            ),
             verdict("stamp.txt", Some("bb"), Some("cc"), SubjectOutcome::Differs),
             verdict("gone", Some("dd"), None, SubjectOutcome::Missing),
         ]);
@@ -225,7 +242,12 @@ mod tests {
         std::fs::write(a.path().join("stamp.txt"), "built at 10:00\n").unwrap();
         std::fs::write(b.path().join("stamp.txt"), "built at 11:00\n").unwrap();
         let text = report(
-            &[verdict("stamp.txt", Some("1"), Some("2"), SubjectOutcome::Differs)],
+            &[verdict(
+                "stamp.txt",
+                Some("1"),
+                Some("2"),
+                SubjectOutcome::Differs,
+            )],
             "success",
             &FileDirs {
                 original: Some(a.path()),

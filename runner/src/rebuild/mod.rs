@@ -52,7 +52,7 @@ use crate::evidence::EvidenceOptions;
 
 pub use attest::{Attested, RebuildAttestor};
 pub use original::{Original, Unavailable};
-pub use variation::{Vary, VariationPlan};
+pub use variation::{VariationPlan, Vary};
 
 /// What `hrun rebuild` is asked.
 #[derive(Debug, Clone)]
@@ -100,9 +100,8 @@ pub fn prepare(request: RebuildRequest) -> Result<PreparedRebuild, Unavailable> 
     let tar = std::fs::read(&request.evidence).map_err(|e| {
         Unavailable::Unreadable(format!("cannot read {}: {e}", request.evidence.display()))
     })?;
-    let key = VerifyingKey::read(&request.key).map_err(|e| {
-        Unavailable::Unreadable(format!("--key {}: {e}", request.key.display()))
-    })?;
+    let key = VerifyingKey::read(&request.key)
+        .map_err(|e| Unavailable::Unreadable(format!("--key {}: {e}", request.key.display())))?;
     let original = Original::read(&tar, &key)?;
     check_actions(&original)?;
     if original.sandbox == "microvm" {

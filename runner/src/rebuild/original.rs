@@ -178,8 +178,10 @@ impl Original {
                 let text = match v {
                     Json::String(s) => s.clone(),
                     Json::Bool(b) => b.to_string(),
-                    Json::Number(n) => actions_compat::expr::Value::from_json(Json::Number(n.clone()))
-                        .to_expr_string(),
+                    Json::Number(n) => {
+                        actions_compat::expr::Value::from_json(Json::Number(n.clone()))
+                            .to_expr_string()
+                    }
                     _ => return None,
                 };
                 Some((k.clone(), text))
@@ -262,7 +264,10 @@ mod tests {
         InternalParameters, RunDetails, RunnerParameters, SandboxParameters, WorkflowRef,
     };
 
-    fn statement(subjects: Vec<ResourceDescriptor>, deps: Vec<ResourceDescriptor>) -> ProvenanceStatement {
+    fn statement(
+        subjects: Vec<ResourceDescriptor>,
+        deps: Vec<ResourceDescriptor>,
+    ) -> ProvenanceStatement {
         job_statement(
             subjects,
             BuildDefinition {
@@ -319,9 +324,7 @@ mod tests {
             uri: "git+https://github.com/octo/hello@refs/heads/main".into(),
             ..ResourceDescriptor::default()
         };
-        source
-            .digest
-            .insert("gitCommit".into(), "AB".repeat(20));
+        source.digest.insert("gitCommit".into(), "AB".repeat(20));
         let s = statement(Vec::new(), vec![source]);
         assert_eq!(source_commit(&s), Some("ab".repeat(20)));
         assert_eq!(source_commit(&statement(Vec::new(), Vec::new())), None);
@@ -332,7 +335,10 @@ mod tests {
         let stand_in = ResourceDescriptor::file("result.json", Sha256Digest::of(b"{}"));
         assert!(only_result_stand_in(&statement(vec![stand_in], Vec::new())));
         let artifact = ResourceDescriptor::file("app.tar", Sha256Digest::of(b"x"));
-        assert!(!only_result_stand_in(&statement(vec![artifact], Vec::new())));
+        assert!(!only_result_stand_in(&statement(
+            vec![artifact],
+            Vec::new()
+        )));
     }
 
     #[test]

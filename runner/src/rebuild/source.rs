@@ -53,7 +53,16 @@ pub fn checkout(from: &Path, original: &Original) -> Result<Checkout, Unavailabl
         ))
     })?;
     let sha = &original.commit;
-    if git(Some(&root), &["cat-file".as_ref(), "-e".as_ref(), format!("{sha}^{{commit}}").as_ref()]).is_err() {
+    if git(
+        Some(&root),
+        &[
+            "cat-file".as_ref(),
+            "-e".as_ref(),
+            format!("{sha}^{{commit}}").as_ref(),
+        ],
+    )
+    .is_err()
+    {
         return Err(Unavailable::Source(format!(
             "commit {sha} is not in {}: fetch it there, or pass --source with a clone of {} that has it",
             from.display(),

@@ -103,10 +103,7 @@ pub fn plan(
         plan.environment.clock_shift_secs = secs;
         plan.records.push(Variation {
             name: "clock".to_owned(),
-            original: format!(
-                "{:+} s",
-                env.map_or(0, |e| e.clock_offset_seconds)
-            ),
+            original: format!("{:+} s", env.map_or(0, |e| e.clock_offset_seconds)),
             rebuild: format!("{shift_days:+} days"),
             mechanism: if microvm {
                 "guest clock".to_owned()
@@ -140,7 +137,12 @@ pub fn plan(
                 let was = env
                     .and_then(|e| e.hostname.clone())
                     .unwrap_or_else(|| hermetic::DEFAULT_HOSTNAME.to_owned());
-                ("hostname", was, VARIED_HOSTNAME.to_owned(), "sandbox hostname")
+                (
+                    "hostname",
+                    was,
+                    VARIED_HOSTNAME.to_owned(),
+                    "sandbox hostname",
+                )
             }
             Vary::User => {
                 if !microvm {
