@@ -563,6 +563,61 @@ fn refuses_evidence_that_does_not_verify_or_whose_commit_is_not_there() {
 }
 
 #[test]
+fn watch_rebuilds_each_bundle_once_after_the_delay_and_status_reports_it() {
+    let test = "watch_rebuilds_each_bundle_once_after_the_delay_and_status_reports_it";
+    let Some(f) = namespace_or_skip(test) else {
+        return;
+    };
+    let out = f.exec("namespace", Some("tarball"));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let ledger = s(&f.path("ledger.jsonl"));
+    let watch = |after: &str| {
+        let mut args = vec![
+            "rebuild".to_owned(),
+            "--watch".into(),
+            s(&f.path("orig")),
+            "--key".into(),
+            s(&f.path("key.pub")),
+            "--once".into(),
+            "--after".into(),
+            after.into(),
+            "--ledger".into(),
+            ledger.clone(),
+            "--out".into(),
+            s(&f.path("watched")),
+        ];
+        args.extend(f.signing());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        f.hrun(&args)
+    };
+    let out = watch("1h");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("0 rebuilt, 1 waiting"),
+        "{}",
+        text(&out)
+    );
+    let out = watch("0s");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("1 rebuilt"),
+        "{}",
+        text(&out)
+    );
+    let out = watch("0s");
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("0 rebuilt, 0 waiting for the delay, 1 already in the ledger"),
+        "{}",
+        text(&out)
+    );
+    let out = f.hrun(&["rebuild", "status", "--ledger", &ledger]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("1 bundle(s): 1 reproducible"), "{stdout}");
+    assert!(stdout.contains("tarball"), "{stdout}");
+}
+
+#[test]
 fn microvm_rebuilds_with_the_guest_clock_moved_and_agrees_on_both_builds() {
     let test = "microvm_rebuilds_with_the_guest_clock_moved_and_agrees_on_both_builds";
     if let Some(reason) = microvm_unavailable() {

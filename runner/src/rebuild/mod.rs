@@ -18,6 +18,9 @@
 //!    the original's sandbox and network mode; its evidence bundle gets, through [`attest`], a
 //!    signed reproducibility attestation and, on a mismatch, the [`diff`] report.
 //!
+//! [`watch`] does this on a schedule for every new bundle of a directory, recording each result
+//! in the [`ledger`] (`hrun rebuild --watch DIR`, `hrun rebuild status`).
+//!
 //! Exit codes: 0 reproducible, 1 not reproducible (a subject differs, is missing or another file
 //! came out, or the rebuilt job failed), 2 could not rebuild.
 //!
@@ -27,9 +30,11 @@
 
 pub mod attest;
 pub mod diff;
+pub mod ledger;
 pub mod original;
 pub mod source;
 pub mod variation;
+pub mod watch;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -60,6 +60,19 @@ impl FromStr for Vary {
     }
 }
 
+impl Vary {
+    /// The word `--vary` takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Vary::Tz => "tz",
+            Vary::Locale => "locale",
+            Vary::Hostname => "hostname",
+            Vary::User => "user",
+            Vary::Parallelism => "parallelism",
+        }
+    }
+}
+
 /// What the rebuild's run is given, and the record of each change.
 #[derive(Debug, Clone)]
 pub struct VariationPlan {
