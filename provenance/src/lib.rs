@@ -5,9 +5,9 @@
 //! ([`dsse`]) inside a Sigstore bundle v0.3 ([`bundle`]) with a key of [`keys`], packs the signed
 //! provenance with the job's logs, result and reports into a deterministic `evidence.tar`
 //! ([`evidence`]) whose manifest is signed too, and appends every event to an append-only
-//! Merkle-tree audit log ([`audit`]) with signed checkpoints. [`verify`] checks all of it. A
-//! rebuild of a job (`hrun rebuild`) adds a signed [`reproducibility`] attestation to its own
-//! evidence bundle.
+//! Merkle-tree audit log ([`audit`]) with signed checkpoints. A [`receipt`] of each job's evidence
+//! may travel with the source commit as a git note. [`verify`] checks all of it. A rebuild of a
+//! job (`hrun rebuild`) adds a signed [`reproducibility`] attestation to its own evidence bundle.
 //!
 //! ```
 //! use provenance::bundle::Bundle;
@@ -29,6 +29,7 @@ pub mod digest;
 pub mod dsse;
 pub mod evidence;
 pub mod keys;
+pub mod receipt;
 pub mod reproducibility;
 pub mod slsa;
 pub mod statement;

@@ -119,8 +119,7 @@ impl World {
             .any(|asked| asked == name)
     }
 
-    /// The world's namespace, opened (for hermetic's own tests; other crates' tests build the
-    /// lib with the `test-world` feature, where nothing calls it).
+    /// The world's namespace, opened (for hermetic's own tests: `Netns` is crate-private).
     #[cfg(test)]
     pub(crate) fn netns(&self) -> Netns {
         Netns::open(&self.name).expect("open the world")

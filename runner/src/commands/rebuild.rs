@@ -163,7 +163,10 @@ pub fn run(args: RebuildArgs) -> Result<Exit> {
         original_artifacts: args.original_artifacts.clone(),
         evidence_options: EvidenceOptions {
             signing_key: args.signing_key.clone(),
+            configured_key: runner_config.evidence.signing_key.clone(),
             audit_dir: args.audit_dir.clone(),
+            configured_audit_dir: runner_config.evidence.audit_dir.clone(),
+            git_notes: None,
             attestor: None,
         },
         runner_config,

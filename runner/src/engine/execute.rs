@@ -360,6 +360,7 @@ pub async fn run_job(setup: JobSetup) -> JobEnded {
             matrix: run.desc.given.matrix.clone(),
             vars: run.desc.given.vars.clone(),
             environment: prepared.then(|| run.determinism.record()),
+            secret_findings: run.secret_scan.findings().to_vec(),
             masker: masker.clone(),
         };
         let written = tokio::task::spawn_blocking(move || evidence.finish_job(recorder, end)).await;
@@ -378,6 +379,14 @@ pub async fn run_job(setup: JobSetup) -> JobEnded {
                         "; not regular files, not recorded: {}",
                         masker.mask(&w.skipped.join(", "))
                     ));
+                }
+                match &w.receipt {
+                    Some(Ok(commit)) => note.push_str(&format!(
+                        "; receipt attached to {commit} ({})",
+                        provenance::receipt::RECEIPTS_NOTES_REF
+                    )),
+                    Some(Err(e)) => note.push_str(&format!("; ✗ receipt not attached: {e}")),
+                    None => {}
                 }
                 note
             }
