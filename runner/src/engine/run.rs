@@ -20,10 +20,7 @@ use hermetic::scan::{RulePack, Scanner};
 use hermetic::{resolve_sandbox, HostIdentity, Network, SandboxChoice};
 
 use super::contexts::{github_context, GithubFacts};
-use super::determinism::{
-    commit_epoch, find_libfaketime, ClockShift, EnvironmentOptions, RunEnvironment, DEFAULT_LOCALE,
-    DEFAULT_TZ,
-};
+use super::determinism::{run_environment, ClockShift, EnvironmentOptions};
 use super::execute::RunCancel;
 use super::job::Secrets;
 use super::output::LiveLog;
@@ -239,7 +236,8 @@ pub async fn execute(options: RunOptions, cancel: RunCancel) -> Result<RunReport
         &options.repo_root,
         &facts.sha,
         vm_plan.as_mut(),
-    )?;
+    )
+    .map_err(StartError::Sandbox)?;
     if let ClockShift::Faketime { library, .. } = &environment.clock {
         live.note(&format!(
             "clock: steps see the wall clock moved by {} s (libfaketime {})",
@@ -387,70 +385,6 @@ pub async fn execute(options: RunOptions, cancel: RunCancel) -> Result<RunReport
         conclusion,
         out_dir,
         result,
-    })
-}
-
-/// The steps' deterministic environment for a run in `sandbox`: the commit's time, the time
-/// zone, locale and hostname (each as `options` varies it) and how the clock is moved; the VM
-/// plan gets the clock offset, the step user and the vCPUs. A variation the sandbox cannot make
-/// refuses the run.
-fn run_environment(
-    options: &EnvironmentOptions,
-    sandbox: &str,
-    repo_root: &Path,
-    sha: &str,
-    vm: Option<&mut super::vm::VmPlan>,
-) -> Result<RunEnvironment, StartError> {
-    let refuse = |what: &str| {
-        Err(StartError::Sandbox(format!(
-            "{what} cannot be varied in the `{sandbox}` sandbox"
-        )))
-    };
-    let hostname = match (sandbox, &options.hostname) {
-        ("none", Some(_)) => return refuse("the hostname (steps see the host's own)"),
-        ("none", None) => None,
-        (_, h) => Some(
-            h.clone()
-                .unwrap_or_else(|| hermetic::DEFAULT_HOSTNAME.to_owned()),
-        ),
-    };
-    let secs = options.clock_shift_secs;
-    let mut vm = vm;
-    if (options.step_uid.is_some() || options.vcpus.is_some()) && vm.is_none() {
-        return refuse("the step user or the CPU count (only a microVM's are set by hrun)");
-    }
-    if let Some(vm) = vm.as_deref_mut() {
-        vm.config.clock_offset_secs = secs;
-        if let Some(uid) = options.step_uid {
-            vm.config.step_id = uid;
-        }
-        if let Some(n) = options.vcpus {
-            vm.config.vcpus = n;
-        }
-    }
-    let clock = if secs == 0 {
-        ClockShift::None
-    } else if vm.is_some() {
-        ClockShift::GuestClock(secs)
-    } else {
-        match find_libfaketime() {
-            Some(library) => ClockShift::Faketime { secs, library },
-            None => {
-                return Err(StartError::Sandbox(format!(
-                    "moving the clock in the `{sandbox}` sandbox needs libfaketime (Debian package `faketime`; `bash ci/setup-rebuild.sh`): Linux has no time namespace for the wall clock. The microVM sets its guest clock instead (--sandbox microvm)."
-                )))
-            }
-        }
-    };
-    Ok(RunEnvironment {
-        commit_epoch: commit_epoch(repo_root, sha),
-        tz: options.tz.clone().unwrap_or_else(|| DEFAULT_TZ.to_owned()),
-        locale: options
-            .locale
-            .clone()
-            .unwrap_or_else(|| DEFAULT_LOCALE.to_owned()),
-        hostname,
-        clock,
     })
 }
 
