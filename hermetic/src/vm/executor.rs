@@ -290,7 +290,7 @@ impl MicroVmExecutor {
                 .ok()
                 .and_then(|n| n.as_ref().map(|n| n.guest.clone()));
             let set_up = tokio::select! {
-                r = session.setup(&self.config, guest_net.as_ref(), self.vm_config.disk_bytes) => r,
+                r = session.setup(&self.config, &self.vm_config, guest_net.as_ref()) => r,
                 exit = self.vm.wait_exit() => Err(self.exit_error(exit)),
             };
             if let Err(e) = set_up {
@@ -502,6 +502,13 @@ fn initial_facts(
     );
     facts.insert("disk_bytes".to_owned(), vm.disk_bytes.to_string());
     facts.insert("vm".to_owned(), qemu_vm.name().to_owned());
+    facts.insert("step_uid".to_owned(), vm.step_id.to_string());
+    if vm.clock_offset_secs != 0 {
+        facts.insert(
+            "clock_offset_secs".to_owned(),
+            vm.clock_offset_secs.to_string(),
+        );
+    }
     facts
 }
 

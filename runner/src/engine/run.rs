@@ -20,6 +20,7 @@ use hermetic::scan::{RulePack, Scanner};
 use hermetic::{resolve_sandbox, HostIdentity, Network, SandboxChoice};
 
 use super::contexts::{github_context, GithubFacts};
+use super::determinism::{run_environment, ClockShift, EnvironmentOptions};
 use super::execute::RunCancel;
 use super::job::Secrets;
 use super::output::LiveLog;
@@ -64,6 +65,9 @@ pub struct RunOptions {
     pub runner_config: RunnerConfig,
     /// What a secret found in a step output, summary or job output does (`--secret-scan`).
     pub secret_scan: ScanPolicy,
+    /// What the run changes of the steps' deterministic environment (a rebuild's clock shift
+    /// and variations); the default changes nothing.
+    pub environment: EnvironmentOptions,
 }
 
 /// Why a run could not start (exit code 2).
@@ -155,6 +159,7 @@ pub async fn execute(options: RunOptions, cancel: RunCancel) -> Result<RunReport
             &options.runner_config,
             &options.repo_root,
             &plan.workflow.file,
+            options.environment.image_digest.as_deref(),
         )),
         SandboxChoice::None | SandboxChoice::Namespace => None,
     };
@@ -174,7 +179,7 @@ pub async fn execute(options: RunOptions, cancel: RunCancel) -> Result<RunReport
         _ => StartError::Sandbox(e.to_string()),
     })?;
     let sandbox = resolved.choice;
-    let vm_plan = if sandbox == SandboxChoice::Microvm {
+    let mut vm_plan = if sandbox == SandboxChoice::Microvm {
         if let Some(p) = &vm_plan {
             clean_vm_leftovers(&p.config.cache_dir, &live);
         }
@@ -225,6 +230,21 @@ pub async fn execute(options: RunOptions, cancel: RunCancel) -> Result<RunReport
         masker.add_secret(value);
     }
     let facts = repo::read(&options.repo_root);
+    let environment = run_environment(
+        &options.environment,
+        sandbox_name,
+        &options.repo_root,
+        &facts.sha,
+        vm_plan.as_mut(),
+    )
+    .map_err(StartError::Sandbox)?;
+    if let ClockShift::Faketime { library, .. } = &environment.clock {
+        live.note(&format!(
+            "clock: steps see the wall clock moved by {} s (libfaketime {})",
+            options.environment.clock_shift_secs,
+            library.display()
+        ));
+    }
     let git_ref = facts.git_ref.clone();
     let ref_name = git_ref
         .strip_prefix("refs/heads/")
@@ -281,6 +301,8 @@ pub async fn execute(options: RunOptions, cancel: RunCancel) -> Result<RunReport
             network: format!("{:?}", options.network).to_ascii_lowercase(),
             policy: policy_report_json(&options.workflow_path),
             action_trees: plan.action_trees.clone(),
+            commit_epoch: environment.commit_epoch.as_ref().ok().copied(),
+            event: options.event.clone(),
         },
     )
     .map_err(|e| StartError::Evidence(format!("{e:#}")))?;
@@ -314,6 +336,7 @@ pub async fn execute(options: RunOptions, cancel: RunCancel) -> Result<RunReport
         evidence: Some(Arc::new(evidence)),
         vm: vm_plan,
         scanner: Arc::new(Scanner::new(RulePack::builtin())),
+        environment: Arc::new(environment),
     });
     let call = Call {
         inputs: dispatch_inputs,
@@ -430,10 +453,6 @@ fn workflow_value_json_t(
             .map(|e| json!(e.source))
             .unwrap_or(Json::Null),
     }
-}
-
-pub(super) fn hermetic_hostname() -> String {
-    hermetic::SandboxConfig::new(Vec::<PathBuf>::new()).hostname
 }
 
 pub(crate) fn nix_is_root() -> bool {

@@ -34,18 +34,8 @@ pub struct VmPlan {
 /// The current guest image of the image store (`$HRUN_IMAGES`, else `<cache>/images`), or why
 /// there is none.
 pub fn current_image(cache: &Path) -> Result<VmImage, String> {
-    let store = match std::env::var_os("HRUN_IMAGES").filter(|v| !v.is_empty()) {
-        Some(dir) => images::ImageStore::new(dir),
-        None => images::ImageStore::in_cache(cache),
-    };
-    match store.current() {
-        Ok(Some(dir)) if dir.is_complete() => Ok(VmImage {
-            kernel: dir.kernel(),
-            initrd: dir.initrd(),
-            rootfs: dir.rootfs(),
-            digest: dir.digest.to_string(),
-            kernel_release: dir.kernel_release().to_owned(),
-        }),
+    match image_store(cache).current() {
+        Ok(Some(dir)) if dir.is_complete() => Ok(vm_image(&dir)),
         Ok(Some(dir)) => Err(format!(
             "the current guest image {} is incomplete (rebuild it with `hrun image build --force`)",
             dir.digest
@@ -55,14 +45,52 @@ pub fn current_image(cache: &Path) -> Result<VmImage, String> {
     }
 }
 
-/// The VM plan of a run of `workflow_file` in `repo_root`, or why the microVM cannot be used.
+/// The guest image of that digest in the image store (a rebuild boots the original's).
+pub fn image_by_digest(cache: &Path, digest: &str) -> Result<VmImage, String> {
+    let dir = image_store(cache)
+        .find(digest)
+        .map_err(|e| format!("the guest image {digest} is not in the image store: {e}"))?;
+    if dir.digest.to_string() != digest {
+        return Err(format!(
+            "`{digest}` is not the whole digest of a guest image in the store"
+        ));
+    }
+    if !dir.is_complete() {
+        return Err(format!("the guest image {digest} is incomplete"));
+    }
+    Ok(vm_image(&dir))
+}
+
+fn image_store(cache: &Path) -> images::ImageStore {
+    match std::env::var_os("HRUN_IMAGES").filter(|v| !v.is_empty()) {
+        Some(dir) => images::ImageStore::new(dir),
+        None => images::ImageStore::in_cache(cache),
+    }
+}
+
+fn vm_image(dir: &images::ImageDir) -> VmImage {
+    VmImage {
+        kernel: dir.kernel(),
+        initrd: dir.initrd(),
+        rootfs: dir.rootfs(),
+        digest: dir.digest.to_string(),
+        kernel_release: dir.kernel_release().to_owned(),
+    }
+}
+
+/// The VM plan of a run of `workflow_file` in `repo_root` booting the image `image_digest`
+/// (default: the store's current one), or why the microVM cannot be used.
 pub fn plan_vm(
     runner: &RunnerConfig,
     repo_root: &Path,
     workflow_file: &str,
+    image_digest: Option<&str>,
 ) -> Result<VmPlan, String> {
     let mut config = VmConfig::from_env()?;
-    let image = current_image(&config.cache_dir)?;
+    let image = match image_digest {
+        Some(digest) => image_by_digest(&config.cache_dir, digest)?,
+        None => current_image(&config.cache_dir)?,
+    };
     config.vcpus = runner.vm.vcpus;
     config.memory_mib = u32::try_from(runner.vm.memory_mib).unwrap_or(u32::MAX);
     config.disk_bytes = runner.vm.disk_mib.saturating_mul(1 << 20);
