@@ -104,6 +104,8 @@ impl HostExecutor {
             limits: cgroup.reports().to_vec(),
             containment,
             output_complete: supervised.output_complete,
+            // Host processes are not swept: `--sandbox none` is the user's choice of no walls.
+            sweep: None,
         })
     }
 }

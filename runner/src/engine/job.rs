@@ -60,6 +60,11 @@ impl Secrets {
             .map(|(_, v)| v.expose())
     }
 
+    /// Each name and value, in the order given (for the secret sweeps and scans).
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.expose()))
+    }
+
     /// Every value, for the masker.
     pub fn values(&self) -> impl Iterator<Item = &str> {
         self.0.values().map(SecretValue::expose)

@@ -139,6 +139,7 @@ impl JobRun {
         if let Some(t) = p.timeout {
             spec = spec.timeout(t);
         }
+        spec = spec.sweep(self.sweep.clone());
         let cancel = self.step_cancel();
         let options = ParserOptions {
             echo: self.debug,
@@ -153,9 +154,12 @@ impl JobRun {
                 stream.feed(&chunk);
             }
         };
-        let (outcome, ()) = tokio::join!(run, pump);
+        let (mut outcome, ()) = tokio::join!(run, pump);
         let effects = std::mem::take(stream.finish());
         drop(stream);
+        if let Some(report) = outcome.as_mut().ok().and_then(|o| o.sweep.take()) {
+            self.record_sweep(&p.step_key, report);
+        }
 
         let mut ran = Ran::default();
         let mut failed = effects.failed;
