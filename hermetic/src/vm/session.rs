@@ -12,6 +12,7 @@
 //! them), or pull into a directory that is not one of the job's writable ones.
 
 use std::path::PathBuf;
+use std::time::Instant;
 
 use tokio::net::UnixStream;
 use tokio::sync::mpsc;
@@ -52,6 +53,8 @@ pub(crate) struct AgentSession {
     client: AgentClient<UnixStream>,
     /// The job's writable directories and the manifest of each as last synced.
     writable: Vec<(PathBuf, Manifest)>,
+    /// When the first step was handed to the agent (its directories synced).
+    first_step_at: Option<Instant>,
 }
 
 impl AgentSession {
@@ -69,6 +72,7 @@ impl AgentSession {
             AgentSession {
                 client,
                 writable: Vec::new(),
+                first_step_at: None,
             },
             greeting,
         ))
@@ -121,6 +125,7 @@ impl AgentSession {
                 .map_err(ExecError::from)?;
             *manifest = now;
         }
+        self.first_step_at.get_or_insert_with(Instant::now);
         let outcome = self
             .client
             .run_step(&step, output, cancel)
@@ -131,6 +136,11 @@ impl AgentSession {
             *manifest = now;
         }
         Ok(outcome)
+    }
+
+    /// When the first step was handed to the agent, once it has been.
+    pub(crate) fn first_step_at(&self) -> Option<Instant> {
+        self.first_step_at
     }
 
     /// Ends the session (the agent powers the guest off).

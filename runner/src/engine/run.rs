@@ -16,6 +16,7 @@ use tokio::sync::Semaphore;
 
 use actions_compat::policy::{self, LintOptions, OutputFormat, RenderOptions};
 use actions_compat::workflow::{InputType, Workflow};
+use hermetic::egress::Uplink;
 use hermetic::scan::{RulePack, Scanner};
 use hermetic::{resolve_sandbox, HostIdentity, Network, SandboxChoice};
 
@@ -117,8 +118,9 @@ fn policy_report_json(workflow_path: &Path) -> Vec<u8> {
         .into_bytes()
 }
 
-/// Removes what killed runners left behind (QEMU processes, run directories, job networks).
-fn clean_vm_leftovers(cache: &Path, live: &LiveLog) {
+/// Removes what killed runners left behind (QEMU processes, run directories, job networks:
+/// those whose uplink was the host, and those whose uplink is the configured namespace).
+fn clean_vm_leftovers(cache: &Path, uplink: &Uplink, live: &LiveLog) {
     match hermetic::vm::cleanup_leftovers(cache) {
         Ok(removed) if !removed.is_empty() => live.note(&format!(
             "removed leftover VMs of killed runners: {}",
@@ -127,13 +129,19 @@ fn clean_vm_leftovers(cache: &Path, live: &LiveLog) {
         Ok(_) => {}
         Err(e) => live.note(&format!("cannot clean up leftover VMs: {e}")),
     }
-    match hermetic::egress::cleanup_leftovers() {
-        Ok(removed) if !removed.is_empty() => live.note(&format!(
-            "removed leftover job networks of killed runners: {}",
-            removed.join(", ")
-        )),
-        Ok(_) => {}
-        Err(e) => live.note(&format!("cannot clean up leftover job networks: {e}")),
+    let mut uplinks = vec![Uplink::Host];
+    if matches!(uplink, Uplink::Netns(_)) {
+        uplinks.push(uplink.clone());
+    }
+    for uplink in &uplinks {
+        match hermetic::egress::cleanup_leftovers_in(uplink) {
+            Ok(removed) if !removed.is_empty() => live.note(&format!(
+                "removed leftover job networks of killed runners: {}",
+                removed.join(", ")
+            )),
+            Ok(_) => {}
+            Err(e) => live.note(&format!("cannot clean up leftover job networks: {e}")),
+        }
     }
 }
 
@@ -181,7 +189,7 @@ pub async fn execute(options: RunOptions, cancel: RunCancel) -> Result<RunReport
     let sandbox = resolved.choice;
     let mut vm_plan = if sandbox == SandboxChoice::Microvm {
         if let Some(p) = &vm_plan {
-            clean_vm_leftovers(&p.config.cache_dir, &live);
+            clean_vm_leftovers(&p.config.cache_dir, &p.network.uplink, &live);
         }
         vm_plan
     } else {

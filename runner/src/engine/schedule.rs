@@ -339,7 +339,15 @@ pub(super) async fn run_runner_job(
         identity: shared.identity,
     };
     let vm_setup = match &shared.vm {
-        Some(plan) => match super::vm::job_setup(plan, None).await {
+        Some(plan) => match super::vm::job_setup(
+            plan,
+            super::vm::vm_timeout(
+                desc.timeout_minutes.as_ref(),
+                desc.cancel_timeout_minutes.as_ref(),
+            ),
+        )
+        .await
+        {
             Ok(setup) => Some(setup),
             Err(e) => {
                 shared
