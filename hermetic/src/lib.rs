@@ -53,6 +53,9 @@
 //! bytes (`hrun scan`, and the engine's checks of outputs and summaries), reporting where a secret
 //! is and a fingerprint, never the value.
 //!
+//! [`secret_channel`] is the host's end of GitHub's runner's secret channel (length-prefixed JSON
+//! over vsock or a Unix socket): secrets a runner inside a VM learns, handed to a sink.
+//!
 //! [`egress`] enforces a job's network allowlist on the host: a network namespace per job,
 //! nftables rules, hrun's own DNS resolver, and a report of every attempt ([`egress::JobNetwork`]);
 //! a microVM with an allowlist gets a NIC attached to it.
@@ -62,7 +65,9 @@
 //! process ends ([`StepSpec::sweep`] asks, [`StepOutcome::sweep`] reports), by the namespace
 //! sandbox from the runner and by the microVM's guest agent in the guest.
 //!
-//! Not here yet: egress for the namespace sandbox (its network is still all or nothing).
+//! Not here yet: egress for the namespace sandbox (its network is still all or nothing), and
+//! attaching the secret channel to microVMs (a vsock device per VM, which needs
+//! `/dev/vhost-vsock` on the host).
 
 mod cgroup;
 pub mod egress;
@@ -73,6 +78,7 @@ mod host;
 pub mod mask;
 mod namespace;
 pub mod scan;
+pub mod secret_channel;
 mod select;
 mod step;
 mod supervise;

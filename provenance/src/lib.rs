@@ -5,7 +5,8 @@
 //! ([`dsse`]) inside a Sigstore bundle v0.3 ([`bundle`]) with a key of [`keys`], packs the signed
 //! provenance with the job's logs, result and reports into a deterministic `evidence.tar`
 //! ([`evidence`]) whose manifest is signed too, and appends every event to an append-only
-//! Merkle-tree audit log ([`audit`]) with signed checkpoints. [`verify`] checks all of it.
+//! Merkle-tree audit log ([`audit`]) with signed checkpoints. A [`receipt`] of each job's evidence
+//! may travel with the source commit as a git note. [`verify`] checks all of it.
 //!
 //! ```
 //! use provenance::bundle::Bundle;
@@ -27,6 +28,7 @@ pub mod digest;
 pub mod dsse;
 pub mod evidence;
 pub mod keys;
+pub mod receipt;
 pub mod slsa;
 pub mod statement;
 pub mod verify;

@@ -2,8 +2,9 @@
 //!
 //! The runner's file (`--config FILE`, else `$HRUN_CONFIG`, else `/etc/hrun/config.toml` when it
 //! exists) is written by whoever runs the runner: the egress allowlist and mode every job starts
-//! from, the resolvers hrun's DNS resolver asks, where job traffic leaves, and the size of each
-//! job's virtual machine.
+//! from, the resolvers hrun's DNS resolver asks, where job traffic leaves, the size of each
+//! job's virtual machine, and the key that signs each job's evidence (`hrun run` writes
+//! evidence only when one is configured; relative paths are read from the file's directory).
 //!
 //! ```toml
 //! [egress]
@@ -16,6 +17,10 @@
 //! vcpus = 2
 //! memory_mib = 2048
 //! disk_mib = 8192
+//!
+//! [evidence]
+//! signing_key = "/etc/hrun/signing.key"  # PKCS#8 PEM, `hrun keys generate`
+//! audit_dir = "/var/lib/hrun/audit"      # default: $HRUN_AUDIT_DIR, else $HRUN_CACHE/audit
 //! ```
 //!
 //! A repository may only narrow that allowlist, in `.github/hrun-egress.toml`: top-level `mode`
@@ -70,6 +75,17 @@ pub struct RunnerConfig {
     pub uplink_netns: Option<String>,
     /// Virtual machine sizes.
     pub vm: VmSizes,
+    /// Where each job's evidence is signed and recorded.
+    pub evidence: EvidenceConfig,
+}
+
+/// The `[evidence]` table: paths already made absolute against the file's directory.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EvidenceConfig {
+    /// The PKCS#8 PEM key that signs provenance, evidence and audit checkpoints.
+    pub signing_key: Option<PathBuf>,
+    /// The audit log's directory.
+    pub audit_dir: Option<PathBuf>,
 }
 
 /// How big each job's virtual machine is.
@@ -101,6 +117,7 @@ impl Default for RunnerConfig {
             upstream_dns: None,
             uplink_netns: None,
             vm: VmSizes::default(),
+            evidence: EvidenceConfig::default(),
         }
     }
 }
@@ -110,6 +127,14 @@ impl Default for RunnerConfig {
 struct RawConfig {
     egress: Option<RawEgress>,
     vm: Option<RawVm>,
+    evidence: Option<RawEvidence>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEvidence {
+    signing_key: Option<PathBuf>,
+    audit_dir: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -262,6 +287,13 @@ impl RunnerConfig {
                 config.vm.disk_mib = positive(disk, "disk_mib")?;
             }
         }
+        if let Some(evidence) = raw.evidence {
+            let base = path.parent().unwrap_or(Path::new("."));
+            config.evidence = EvidenceConfig {
+                signing_key: evidence.signing_key.map(|p| base.join(p)),
+                audit_dir: evidence.audit_dir.map(|p| base.join(p)),
+            };
+        }
         Ok(config)
     }
 }
@@ -385,6 +417,23 @@ mod tests {
                 disk_mib: 1024
             }
         );
+    }
+
+    #[test]
+    fn evidence_paths_are_read_from_the_files_directory() {
+        let text =
+            "[evidence]\nsigning_key = \"keys/signer.key\"\naudit_dir = \"/var/lib/hrun/audit\"\n";
+        let c = RunnerConfig::parse(text, Path::new("/etc/hrun/config.toml")).unwrap();
+        assert_eq!(
+            c.evidence.signing_key.as_deref(),
+            Some(Path::new("/etc/hrun/keys/signer.key"))
+        );
+        assert_eq!(
+            c.evidence.audit_dir.as_deref(),
+            Some(Path::new("/var/lib/hrun/audit"))
+        );
+        let none = RunnerConfig::parse("", Path::new("c.toml")).unwrap();
+        assert_eq!(none.evidence, EvidenceConfig::default());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! End to end against a fake GitHub on loopback: `hrun register` then `hrun run --ephemeral`
 //! take a job from the broker, run it in the sandbox, and report it; faults on the way
 //! (a cancelled job, a token that expires mid-job, a storm of 5xx, a completion that first
-//! fails) and the policy gate through the protocol.
+//! fails) and the policy gate through the protocol. With a signing key in the runner's
+//! configuration, a job leaves evidence that `hrun verify` accepts.
 
 mod fake_github;
 
@@ -99,23 +100,40 @@ fn sandbox() -> &'static str {
 }
 
 async fn run(dir: &Path, sandbox: &str) -> Output {
-    output(
-        hrun(
-            dir,
-            &[
-                "run",
-                "--ephemeral",
-                "--sandbox",
-                sandbox,
-                "--renew-interval",
-                "0.5",
-                "--retry-base",
-                "0.05",
-            ],
-        ),
-        Duration::from_secs(240),
+    run_with(dir, sandbox, &[]).await
+}
+
+async fn run_with(dir: &Path, sandbox: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "run",
+        "--ephemeral",
+        "--sandbox",
+        sandbox,
+        "--renew-interval",
+        "0.5",
+        "--retry-base",
+        "0.05",
+    ];
+    args.extend_from_slice(extra);
+    output(hrun(dir, &args), Duration::from_secs(240)).await
+}
+
+/// A runner configuration whose `[evidence]` names a fresh key (relative to the file) and an
+/// audit log; the public key's path.
+fn evidence_config(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let keys = Command::new(env!("CARGO_BIN_EXE_hrun"))
+        .args(["keys", "generate", "--kind", "p256", "--out"])
+        .arg(dir.join("signer"))
+        .output()
+        .expect("hrun keys");
+    assert!(keys.status.success(), "{}", text(&keys));
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        "[evidence]\nsigning_key = \"signer.key\"\naudit_dir = \"audit\"\n",
     )
-    .await
+    .expect("write config");
+    (config, dir.join("signer.pub"))
 }
 
 fn with_steps(steps: Json) -> String {
@@ -150,7 +168,9 @@ async fn registers_then_runs_a_matrix_job_with_a_local_action_and_reports_it() {
     assert_eq!(registered["ephemeral"], json!(true));
 
     fake.queue_job();
-    let out = run(dir.path(), sandbox()).await;
+    let (config, public) = evidence_config(dir.path());
+    let config = config.display().to_string();
+    let out = run_with(dir.path(), sandbox(), &["--config", &config]).await;
     assert!(out.status.success(), "{}", text(&out));
     let (completions, acknowledged, blobs, updates, metadata, renewals) = fake.with(|s| {
         (
@@ -207,6 +227,36 @@ async fn registers_then_runs_a_matrix_job_with_a_local_action_and_reports_it() {
             .iter()
             .all(|s| s["status"] == 6 && s["conclusion"] == 2),
         "{last:#}"
+    );
+
+    // The job's evidence, under the runner's directory, logged, and verified.
+    let jobs: Vec<_> = std::fs::read_dir(dir.path().join("evidence"))
+        .expect("the evidence directory")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    let tar = jobs[0].join("evidence.tar");
+    assert!(tar.is_file(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&tar.display().to_string()),
+        "the evidence's path is logged: {}",
+        text(&out)
+    );
+    let verify = Command::new(env!("CARGO_BIN_EXE_hrun"))
+        .arg("verify")
+        .arg(&tar)
+        .arg("--key")
+        .arg(&public)
+        .args(["--source-repo", "octo/hello", "--source-ref", "main"])
+        .output()
+        .expect("hrun verify");
+    assert_eq!(verify.status.code(), Some(0), "{}", text(&verify));
+    let said = String::from_utf8_lossy(&verify.stdout);
+    assert!(said.contains("verified: job "), "{said}");
+    assert!(
+        dir.path().join("audit/records.jsonl").is_file(),
+        "the configured audit log holds the job's records"
     );
 }
 

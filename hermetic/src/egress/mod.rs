@@ -57,6 +57,8 @@ mod policy;
 mod report;
 mod resolver;
 mod ruleset;
+#[cfg(any(test, feature = "test-world"))]
+pub mod test_world;
 #[cfg(test)]
 mod tests;
 

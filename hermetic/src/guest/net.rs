@@ -1,5 +1,7 @@
 //! The guest's network: loopback up, and the interface with the given MAC address configured
-//! with an IPv4 address, netmask and default route.
+//! with an IPv4 address, netmask and default route, and, when the job's network carries IPv6,
+//! an IPv6 address and default route (so IPv6 attempts reach the host's rules and its report
+//! instead of failing unseen inside the guest).
 //!
 //! Done with the classic `SIOCSIF*` and `SIOCADDRT` ioctls on a datagram socket: the agent runs
 //! before the root file system is mounted, so there is no `ip` tool to call, and these few
@@ -9,10 +11,10 @@
 //! Must never: touch an interface other than loopback and the one with the requested MAC.
 
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-use crate::vm::protocol::NetworkSetup;
+use crate::vm::protocol::{Ipv6Setup, NetworkSetup};
 
 /// The kernel's `struct rtentry` (linux/route.h) on 64-bit Linux; the `libc` crate has no
 /// glibc definition of it.
@@ -61,7 +63,109 @@ pub(crate) fn configure(setup: &NetworkSetup) -> io::Result<String> {
     if let Some(gateway) = setup.gateway {
         add_default_route(&socket, gateway)?;
     }
+    if let Some(v6) = &setup.ipv6 {
+        configure_v6(&name, v6)?;
+    }
     Ok(name)
+}
+
+/// The kernel's `struct in6_rtmsg` (linux/ipv6_route.h); the `libc` crate's has private fields.
+#[repr(C)]
+struct In6RtMsg {
+    dst: libc::in6_addr,
+    src: libc::in6_addr,
+    gateway: libc::in6_addr,
+    kind: u32,
+    dst_len: u16,
+    src_len: u16,
+    metric: u32,
+    info: libc::c_ulong,
+    flags: u32,
+    ifindex: libc::c_int,
+}
+
+/// Adds `v6`'s address and default route to interface `name`. Duplicate address detection is
+/// turned off first: the link has two ends, both set by hrun, and detection would hold the
+/// address back for a second or more.
+fn configure_v6(name: &str, v6: &Ipv6Setup) -> io::Result<()> {
+    if v6.prefix_len > 128 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("IPv6 prefix length {} is over 128", v6.prefix_len),
+        ));
+    }
+    let dad = format!("/proc/sys/net/ipv6/conf/{name}/accept_dad");
+    std::fs::write(&dad, "0").map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!(
+                "cannot turn off IPv6 address detection ({dad}): {e}; has the guest kernel IPv6?"
+            ),
+        )
+    })?;
+    let c_name = std::ffi::CString::new(name)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "bad interface name"))?;
+    // SAFETY: if_nametoindex reads a NUL-terminated name.
+    let index = unsafe { libc::if_nametoindex(c_name.as_ptr()) };
+    if index == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let index = libc::c_int::try_from(index)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "interface index out of range"))?;
+    // SAFETY: socket(2) takes no pointers.
+    let fd = unsafe { libc::socket(libc::AF_INET6, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a new descriptor we own alone.
+    let socket = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut address = libc::in6_ifreq {
+        ifr6_addr: in6(v6.address),
+        ifr6_prefixlen: u32::from(v6.prefix_len),
+        ifr6_ifindex: index,
+    };
+    // SAFETY: SIOCSIFADDR on an AF_INET6 socket reads an `in6_ifreq`, valid for the call.
+    let rc = unsafe {
+        libc::ioctl(
+            socket.as_raw_fd(),
+            libc::SIOCSIFADDR,
+            &mut address as *mut libc::in6_ifreq,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut route = In6RtMsg {
+        dst: in6(Ipv6Addr::UNSPECIFIED),
+        src: in6(Ipv6Addr::UNSPECIFIED),
+        gateway: in6(v6.gateway),
+        kind: 0,
+        dst_len: 0,
+        src_len: 0,
+        metric: 1,
+        info: 0,
+        flags: u32::from(libc::RTF_UP | libc::RTF_GATEWAY),
+        ifindex: index,
+    };
+    // SAFETY: SIOCADDRT on an AF_INET6 socket reads a `struct in6_rtmsg`, which `In6RtMsg`
+    // lays out exactly; it is valid for the whole call.
+    let rc = unsafe {
+        libc::ioctl(
+            socket.as_raw_fd(),
+            libc::SIOCADDRT,
+            &mut route as *mut In6RtMsg,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn in6(address: Ipv6Addr) -> libc::in6_addr {
+    libc::in6_addr {
+        s6_addr: address.octets(),
+    }
 }
 
 /// The name of the interface whose MAC address is `mac` (case-insensitive), asked of the
@@ -292,17 +396,26 @@ mod tests {
                 prefix_len: 24,
                 gateway: Some(Ipv4Addr::new(10, 9, 8, 1)),
                 dns: vec![],
+                ipv6: Some(Ipv6Setup {
+                    address: "fd00:9:8::2".parse().expect("address"),
+                    prefix_len: 64,
+                    gateway: "fd00:9:8::1".parse().expect("address"),
+                }),
             };
             let name = configure(&setup).map_err(|e| e.to_string())?;
             let addr = ip(&["-4", "addr", "show", "dev", &name]).ok_or("ip addr")?;
             let route = ip(&["-4", "route"]).ok_or("ip route")?;
-            Ok((addr, route))
+            let addr6 = ip(&["-6", "addr", "show", "dev", &name]).ok_or("ip -6 addr")?;
+            let route6 = ip(&["-6", "route"]).ok_or("ip -6 route")?;
+            Ok((addr + &addr6, route + &route6))
         })
         .join();
         match result {
             Ok(Ok((addr, route))) => {
                 assert!(addr.contains("10.9.8.2/24"), "{addr}");
                 assert!(route.contains("default via 10.9.8.1"), "{route}");
+                assert!(addr.contains("fd00:9:8::2/64"), "{addr}");
+                assert!(route.contains("default via fd00:9:8::1"), "{route}");
             }
             Ok(Err(reason)) => {
                 println!("SKIP configures_the_interface_with_the_given_mac: {reason}")
@@ -319,6 +432,7 @@ mod tests {
             prefix_len: 33,
             gateway: None,
             dns: vec![],
+            ipv6: None,
         };
         assert_eq!(
             configure(&setup).map_err(|e| e.kind()).err(),

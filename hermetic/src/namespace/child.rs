@@ -8,7 +8,8 @@
 //!    job's namespaces (`setns`), creates the step's own mount (a copy of the job's), PID and
 //!    cgroup namespaces, takes the sandbox identity, then forks the init and relays the runner's
 //!    signals to it (SIGINT → SIGINT, SIGTERM → SIGKILL) until it ends;
-//! 2. the **init**, PID 1 of the step's PID namespace: mounts the step's own `/proc` (and, without
+//! 2. the **init**, PID 1 of the step's PID namespace, started with `clone(CLONE_VM)` so it
+//!    shares the monitor's memory instead of copying it again (see [`start_init`]): mounts the step's own `/proc` (and, without
 //!    a per-job `/tmp`, a fresh `/tmp` and `/dev/shm`), drops every capability, starts the step,
 //!    relays SIGINT to every process of the namespace and reaps orphans; when the step's main
 //!    process ends it reports the status and exits, and the kernel kills whatever is left in the
@@ -40,7 +41,7 @@ use nix::sched::CloneFlags;
 use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::sys::stat::{umask, Mode};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{ForkResult, Gid, Pid, Uid};
+use nix::unistd::{Gid, Pid, Uid};
 
 use super::mounts::{run_op, ChildOp};
 use super::protocol::{Record, Stage};
@@ -314,11 +315,8 @@ pub(crate) fn monitor(input: &mut ForkInput<'_>) -> ! {
         fail(Stage::ParentDeathSignal, e);
     }
 
-    // SAFETY: this process is single-threaded (it is itself a fresh fork), so forking again is
-    // sound; the child only runs `init`, which never returns.
-    let init = match unsafe { nix::unistd::fork() } {
-        Ok(ForkResult::Child) => init(input),
-        Ok(ForkResult::Parent { child }) => child,
+    let init = match start_init(input) {
+        Ok(pid) => pid,
         Err(e) => fail(Stage::Fork, e),
     };
     // The runner sweeps the step's processes through the init's view of them.
@@ -340,6 +338,68 @@ pub(crate) fn monitor(input: &mut ForkInput<'_>) -> ! {
             Err(_) => {}
         }
     }
+}
+
+/// The init's stack: mapped lazily, so only the pages it touches cost memory (its frames are
+/// small; `posix_spawn` maps its own stack for the step's short-lived clone).
+const INIT_STACK_BYTES: usize = 1 << 20;
+
+/// Starts the init as a child of the monitor that shares the monitor's memory (`CLONE_VM`), on
+/// a stack of its own with a guard page below it.
+///
+/// Why not `fork`: the monitor's memory is already a private copy of the runner's, made by the
+/// monitor's own fork; copying it once more for the init cost as much again per step (page
+/// tables copied, then torn down when the init ends). Sharing it is sound because the monitor,
+/// once the init is started, only waits for signals and the init's end and never touches what
+/// the init uses: `input` is handed over and not read again by the monitor. Both live in the
+/// same copy of the runner's thread-local storage, so an `errno` read by one could in principle
+/// be the other's; the monitor's loop does not depend on `errno` values, and the init's error
+/// reports could at worst name the wrong number in that race. Making the init non-dumpable makes
+/// the shared memory (and so the monitor) non-dumpable too, which only hardens the monitor.
+fn start_init(input: &mut ForkInput<'_>) -> Result<Pid, Errno> {
+    // SAFETY: an anonymous private mapping; no pointers go in, the result is checked below.
+    let stack = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            INIT_STACK_BYTES,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+            -1,
+            0,
+        )
+    };
+    if stack == libc::MAP_FAILED {
+        return Err(Errno::last());
+    }
+    // A guard page at the low end: an overflow faults instead of writing over the monitor's
+    // memory. 4096 is the smallest page size on Linux; a larger page is guarded in part, which
+    // still stops a descending stack at its first touch of the guard.
+    // SAFETY: `stack` is the start of the mapping made above, at least one page long.
+    Errno::result(unsafe { libc::mprotect(stack, 4096, libc::PROT_NONE) })?;
+    // SAFETY: `INIT_STACK_BYTES` is the mapping's length, so this is its (16-byte aligned) end,
+    // where a descending stack starts.
+    let top = unsafe { stack.cast::<u8>().add(INIT_STACK_BYTES) };
+    let arg: *mut ForkInput<'_> = input;
+    // SAFETY: the child runs `init_entry` on the new stack with `arg`, which points to the
+    // monitor's `ForkInput`; that stays valid because the monitor never returns from `monitor`,
+    // and the monitor does not use it again (see above). `SIGCHLD` makes it a child the monitor
+    // reaps with `waitpid` as before.
+    let pid = unsafe {
+        libc::clone(
+            init_entry,
+            top.cast(),
+            libc::CLONE_VM | libc::SIGCHLD,
+            arg.cast(),
+        )
+    };
+    Errno::result(pid).map(Pid::from_raw)
+}
+
+extern "C" fn init_entry(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the `ForkInput` that `start_init` passed, valid and used by nobody else
+    // from now on.
+    let input = unsafe { &mut *arg.cast::<ForkInput<'_>>() };
+    init(input)
 }
 
 /// Builds the sandbox's file system on [`NEW_ROOT`] and moves into it, with the hostname and
@@ -471,7 +531,7 @@ fn finish_held(record: Record) -> ! {
 /// Starts the step's program as the init's child, in the step's working directory, in a
 /// session of its own, with every signal at its default and none blocked, and umask 022.
 /// `posix_spawn` starts it with a vfork-style clone that borrows the init's memory until
-/// `execve`: the init's copy of the runner's address space is not copied once more for a child
+/// `execve`: the helpers' copy of the runner's address space is not copied once more for a child
 /// that replaces it at once. `Err` is the record to report when it cannot start.
 fn spawn_step(exec: &ExecPointers<'_>) -> Result<Pid, Record> {
     // The init needs no working directory or umask of its own any more: the step inherits both.

@@ -26,7 +26,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::protocol::NetworkSetup;
+use super::protocol::{Ipv6Setup, NetworkSetup};
 use super::qemu::{
     self, choose_accel, make_scratch_disk, measure_tsc_khz_for, AccelDecision, AgentReady,
     LaunchSpec, QemuVm, RunDir, VerdictSource, VmError, VmNic,
@@ -80,6 +80,14 @@ impl VmNetwork {
                 prefix_len: guest.prefix,
                 gateway: Some(guest.gateway),
                 dns: vec![guest.dns],
+                ipv6: guest
+                    .address6
+                    .zip(guest.gateway6)
+                    .map(|(address, gateway)| Ipv6Setup {
+                        address,
+                        prefix_len: guest.prefix6,
+                        gateway,
+                    }),
             },
             job: Some(job),
         })

@@ -24,9 +24,9 @@ pub use frame::{
 };
 pub use message::{
     check_version, control_frame, Access, Failure, FailureKind, GuestMessage, Hello, HostMessage,
-    Message, NetworkSetup, PullRequest, PushRequest, Ready, Reply, Request, RunStep, Setup,
-    StepEnded, SyncStats, WireEnding, WireLimit, WireLimitKind, WireSecret, WireStatus, WireSweep,
-    WireUsage, AGENT_PORT_NAME, FEATURE_SWEEP, PROTOCOL_VERSION, ROOT_DISK_SERIAL,
+    Ipv6Setup, Message, NetworkSetup, PullRequest, PushRequest, Ready, Reply, Request, RunStep,
+    Setup, StepEnded, SyncStats, WireEnding, WireLimit, WireLimitKind, WireSecret, WireStatus,
+    WireSweep, WireUsage, AGENT_PORT_NAME, FEATURE_SWEEP, PROTOCOL_VERSION, ROOT_DISK_SERIAL,
     SCRATCH_DISK_SERIAL,
 };
 pub use wire::WireBytes;

@@ -1,5 +1,6 @@
-//! Offline verification: of a job's evidence bundle ([`evidence`], what `hrun verify` runs) and of
-//! a host's audit log ([`audit`], what `hrun audit verify` runs).
+//! Offline verification: of a job's evidence bundle ([`evidence`], what `hrun verify` runs), of the
+//! receipts of a git note ([`receipt`], `hrun verify --receipts`) and of a host's audit log
+//! ([`audit`], what `hrun audit verify` runs).
 //!
 //! Every failed check is a [`Rejection`] that names what failed and where; only input that cannot
 //! be read at all is a [`VerifyError::CouldNotVerify`]. Nothing here trusts the input: sizes
@@ -7,12 +8,14 @@
 
 pub mod audit;
 pub mod evidence;
+pub mod receipt;
 
 use crate::bundle::BundleError;
 use crate::evidence::ArchiveError;
 
 pub use audit::{verify_log, AuditReport};
 pub use evidence::{verify_evidence, Expectations, VerifiedEvidence};
+pub use receipt::{receipt_for, verify_receipts};
 
 /// Why something is not verified.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -49,6 +52,12 @@ pub enum Rejection {
     },
     #[error("artifact {path} (sha256 {digest}) is not a subject of the provenance")]
     Artifact { path: String, digest: String },
+    #[error("receipt on line {line} does not verify: {error}")]
+    Receipt { line: u64, error: BundleError },
+    #[error("{0}")]
+    NoReceipt(String),
+    #[error("the receipt of this evidence.tar states another {what} (`{found}`)")]
+    ReceiptMismatch { what: &'static str, found: String },
     #[error("audit log line {line} is not a record")]
     RecordUnreadable { line: u64 },
     #[error("audit log line {line} holds record {seq}: a record was removed, inserted or moved")]

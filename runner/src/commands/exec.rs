@@ -96,12 +96,19 @@ pub struct ExecArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 7.5)]
     pub cancel_grace: f64,
     /// The PKCS#8 PEM key that signs each job's provenance and evidence (default:
-    /// `$HRUN_SIGNING_KEY`, else the host key `$HRUN_CACHE/keys/host.key`, made on first use).
+    /// `$HRUN_SIGNING_KEY`, else the configuration file's `[evidence] signing_key`, else the
+    /// host key `$HRUN_CACHE/keys/host.key`, made on first use).
     #[arg(long, value_name = "FILE")]
     pub signing_key: Option<PathBuf>,
-    /// The audit log's directory (default: `$HRUN_AUDIT_DIR`, else `$HRUN_CACHE/audit`).
+    /// The audit log's directory (default: `$HRUN_AUDIT_DIR`, else the configuration file's
+    /// `[evidence] audit_dir`, else `$HRUN_CACHE/audit`).
     #[arg(long, value_name = "DIR")]
     pub audit_dir: Option<PathBuf>,
+    /// Attach a signed receipt of each job's evidence to the source commit, as a git note under
+    /// `refs/notes/hrun/receipts` (appended: every job's receipt is kept). `hrun verify
+    /// --receipts` checks them.
+    #[arg(long)]
+    pub git_notes: bool,
     /// Secrets found in step outputs, summaries or job outputs (by `hrun scan`'s rules):
     /// `report` (warnings) or `fail` (the job fails). Either way they are listed in the job's
     /// `secret-scan.json`, without their values.
@@ -172,6 +179,13 @@ pub fn run(args: ExecArgs) -> Result<Exit> {
         bail!("--cancel-grace must be a number of seconds");
     }
     let runner_config = runner_config(&args)?;
+    let evidence = EvidenceOptions {
+        signing_key: args.signing_key.clone(),
+        configured_key: runner_config.evidence.signing_key.clone(),
+        audit_dir: args.audit_dir.clone(),
+        configured_audit_dir: runner_config.evidence.audit_dir.clone(),
+        git_notes: args.git_notes.then(|| repo_root.clone()),
+    };
     let options = RunOptions {
         repo_root,
         workflow_path,
@@ -195,10 +209,7 @@ pub fn run(args: ExecArgs) -> Result<Exit> {
         quiet: args.quiet,
         debug: args.debug,
         cancel_grace: Duration::from_secs_f64(args.cancel_grace.min(3600.0)),
-        evidence: EvidenceOptions {
-            signing_key: args.signing_key.clone(),
-            audit_dir: args.audit_dir.clone(),
-        },
+        evidence,
         runner_config,
         secret_scan: match args.secret_scan {
             SecretScanArg::Report => ScanPolicy::Report,

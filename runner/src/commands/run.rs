@@ -3,6 +3,10 @@
 //! engine, and reports it back. Its own log goes to stderr through `tracing` (`--log-format
 //! json` for machines; `RUST_LOG` filters).
 //!
+//! With a signing key configured (`[evidence] signing_key` of the runner's configuration file,
+//! or `$HRUN_SIGNING_KEY`), each job leaves its provenance and `evidence.tar` under
+//! `<runner dir>/evidence/<job id>/` (logged) and its records in the audit log.
+//!
 //! Exit codes: 0 stopped as asked (a signal, or after its job with `--ephemeral`), 2 it could
 //! not start or lost its registration.
 
@@ -14,12 +18,14 @@ use hermetic::{Network, SandboxChoice};
 use tokio_util::sync::CancellationToken;
 
 use super::register::{runtime, RunnerDirArgs};
+use crate::config::RunnerConfig;
+use crate::evidence::EvidenceOptions;
 use crate::exit::Exit;
 use crate::github::http::HttpClient;
 use crate::github::identity::{self, Identity};
 use crate::github::jobs::JobContext;
 use crate::github::listener::{listen, ListenOptions};
-use crate::github::worker::EngineOptions;
+use crate::github::worker::{EngineOptions, RunnerEvidence};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum LogFormat {
@@ -43,6 +49,10 @@ pub struct RunArgs {
     /// Network for sandboxed steps: `allow` (jobs usually need it) or `deny` (loopback only).
     #[arg(long, value_enum, default_value_t = super::exec::NetworkArg::Allow)]
     pub network: super::exec::NetworkArg,
+    /// The runner's configuration file (default: `$HRUN_CONFIG`, else `/etc/hrun/config.toml`
+    /// when it exists); its `[evidence]` table turns on each job's evidence.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// The policy file whose allowances the policy gate applies (as `hrun lint --policy`).
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
@@ -95,6 +105,14 @@ pub fn run(args: RunArgs) -> Result<Exit> {
             .with_context(|| format!("cannot read the policy file {}", p.display()))?,
         None => actions_compat::policy::Policy::default(),
     };
+    let config = RunnerConfig::load(args.config.as_deref())?;
+    let evidence = evidence(&config, &dir);
+    match &evidence {
+        Some(e) => tracing::info!(dir = %e.dir.display(), "each job's evidence is written"),
+        None => tracing::info!(
+            "no signing key configured ([evidence] signing_key, $HRUN_SIGNING_KEY): jobs leave no evidence"
+        ),
+    }
     let http = HttpClient::new(Duration::from_secs(100)).map_err(anyhow::Error::msg)?;
     // Jobs' directories go under the system's temp directory, as `hrun exec`'s do: the
     // runner's own directory is private (0700) and steps may run as another identity.
@@ -113,6 +131,7 @@ pub fn run(args: RunArgs) -> Result<Exit> {
             debug: args.debug,
             cancel_grace: Duration::from_millis(7500),
             show_log: args.show_job_log,
+            evidence,
         },
         dir,
         renew_interval: seconds(args.renew_interval, "--renew-interval")?,
@@ -127,4 +146,20 @@ pub fn run(args: RunArgs) -> Result<Exit> {
     let completed = rt.block_on(listen(id, ctx, options))?;
     tracing::info!(completed, "runner stopped");
     Ok(Exit::Ok)
+}
+
+/// Evidence for each job when a signing key is configured: the file's, or `$HRUN_SIGNING_KEY`.
+fn evidence(config: &RunnerConfig, runner_dir: &std::path::Path) -> Option<RunnerEvidence> {
+    let from_env = std::env::var_os("HRUN_SIGNING_KEY").is_some_and(|v| !v.is_empty());
+    if config.evidence.signing_key.is_none() && !from_env {
+        return None;
+    }
+    Some(RunnerEvidence {
+        options: EvidenceOptions {
+            configured_key: config.evidence.signing_key.clone(),
+            configured_audit_dir: config.evidence.audit_dir.clone(),
+            ..EvidenceOptions::default()
+        },
+        dir: runner_dir.join("evidence"),
+    })
 }

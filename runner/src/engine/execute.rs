@@ -366,9 +366,10 @@ pub async fn run_job(setup: JobSetup) -> JobEnded {
             facts: result.sandbox_details.clone(),
             sandbox_files: sandbox_report.files.keys().cloned().collect(),
             inputs: run.desc.given.inputs.clone(),
+            secret_findings: run.secret_scan.findings().to_vec(),
             masker: masker.clone(),
+            process_findings: run.secret_scan.process_findings().to_vec(),
             withheld,
-            secret_findings: run.secret_scan.total(),
         };
         let written = tokio::task::spawn_blocking(move || evidence.finish_job(recorder, end)).await;
         let note = match written {
@@ -392,6 +393,14 @@ pub async fn run_job(setup: JobSetup) -> JobEnded {
                         "; withheld by the secret scan: {}",
                         masker.mask(&w.withheld.join(", "))
                     ));
+                }
+                match &w.receipt {
+                    Some(Ok(commit)) => note.push_str(&format!(
+                        "; receipt attached to {commit} ({})",
+                        provenance::receipt::RECEIPTS_NOTES_REF
+                    )),
+                    Some(Err(e)) => note.push_str(&format!("; ✗ receipt not attached: {e}")),
+                    None => {}
                 }
                 note
             }

@@ -96,15 +96,25 @@ impl SafeDir {
             None => self.create_file(name, mode)?,
         };
         let mut file = File::from(fd);
-        file.write_all(contents).map_err(|source| SafeDirError::Io {
+        let io = |source| SafeDirError::Io {
             path: self.path(name),
             source,
-        })
+        };
+        file.write_all(contents).map_err(io)?;
+        // Overwritten from the start, then cut to length only when longer: a file that held as
+        // many bytes or none (the common case between steps) is not truncated, which costs a
+        // file system transaction each time. The length is the file's now, after the write, so
+        // bytes anyone added meanwhile are cut too.
+        let len = u64::try_from(contents.len()).unwrap_or(u64::MAX);
+        if file.metadata().map_err(io)?.len() > len {
+            file.set_len(len).map_err(io)?;
+        }
+        Ok(())
     }
 
-    /// `name` opened for writing and emptied, with `mode`, if it is a regular file with no other
-    /// name owned by the owner (the runner itself for [`Owner::current`]); `None` for anything
-    /// else, including a file that cannot be opened or emptied.
+    /// `name` opened for writing at its start, with `mode`, if it is a regular
+    /// file with no other name owned by the owner (the runner itself for [`Owner::current`]);
+    /// `None` for anything else, including a file that cannot be opened.
     fn reuse(&self, name: &str, mode: u32) -> Option<OwnedFd> {
         // O_PATH opens nothing for I/O (no device or FIFO is touched) and, with O_NOFOLLOW, a
         // link itself: the checks below are on the very inode that is then reopened.
@@ -133,8 +143,9 @@ impl SafeDir {
             Mode::empty(),
         )
         .ok()?;
-        nix::unistd::ftruncate(&fd, 0).ok()?;
-        nix::sys::stat::fchmod(fd.as_fd(), Mode::from_bits_truncate(mode)).ok()?;
+        if stat.st_mode & 0o7777 != mode {
+            nix::sys::stat::fchmod(fd.as_fd(), Mode::from_bits_truncate(mode)).ok()?;
+        }
         Some(fd)
     }
 
@@ -280,6 +291,15 @@ mod tests {
         assert_eq!(d.read("f", 100).unwrap(), Some(b"second".to_vec()));
         let mode = std::fs::metadata(d.path("f")).unwrap().permissions().mode();
         assert_eq!(mode & 0o7777, 0o700);
+    }
+
+    #[test]
+    fn rewrites_hold_exactly_the_new_contents_whether_shorter_equal_or_longer() {
+        let (_t, d) = dir();
+        for contents in [&b"abcdef"[..], b"uvwxyz", b"long contents", b"", b"x"] {
+            d.write("f", contents, 0o600).unwrap();
+            assert_eq!(d.read("f", 100).unwrap(), Some(contents.to_vec()));
+        }
     }
 
     #[test]

@@ -165,7 +165,6 @@ impl JobScan {
         &mut self.artifacts
     }
 
-    #[cfg(test)]
     pub fn process_findings(&self) -> &[ProcessFinding] {
         &self.process_findings
     }
@@ -189,7 +188,6 @@ impl JobScan {
         self.policy == ScanPolicy::Fail && self.total() > 0
     }
 
-    #[cfg(test)]
     pub fn findings(&self) -> &[Finding] {
         &self.findings
     }

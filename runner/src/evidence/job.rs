@@ -4,7 +4,8 @@
 //! Order matters for what each file can prove: the step and job-finished records, then the
 //! provenance signature and a `key_used` record of it, then the checkpoint the bundle carries
 //! (it covers every record of the job up to that signature), then the bundle's own signature
-//! and a `key_used` record of that, sealed by a second checkpoint in the log.
+//! (and, with `--git-notes`, the receipt's) and a `key_used` record of each, sealed by a second
+//! checkpoint in the log; the receipt is attached to the source commit last.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -13,6 +14,7 @@ use std::time::Instant;
 use anyhow::Context;
 use serde_json::{json, Value as Json};
 
+use provenance::audit::checkpoint::Checkpoint;
 use provenance::audit::record::EventKind;
 use provenance::bundle::Bundle;
 use provenance::digest::Sha256Digest;
@@ -21,6 +23,7 @@ use provenance::evidence::{
     self, tarball::valid_name, EvidencePredicate, AUDIT_CHECKPOINT, AUDIT_PROOFS, AUDIT_RECORDS,
     PROVENANCE,
 };
+use provenance::receipt::{Receipt, ReceiptCheckpoint};
 use provenance::slsa::{
     job_statement, BuildDefinition, BuildMetadata, Builder, ExternalParameters, InternalParameters,
     RunDetails, RunnerParameters, SandboxParameters, WorkflowRef, HRUN_BUILD_TYPE,
@@ -28,8 +31,11 @@ use provenance::slsa::{
 use provenance::statement::ResourceDescriptor;
 
 use super::artifacts::{self, Collected};
+use super::events;
+use super::git_notes;
 use super::{builder_id, now_rfc3339, read_member, JobRecorder, RunEvidence};
 use crate::engine::result::StepResult;
+use crate::engine::secret_scan::ProcessFinding;
 use crate::engine::SharedMasker;
 
 /// What the engine hands over when a job has ended and its `result.json` is written.
@@ -51,11 +57,13 @@ pub struct JobEnd {
     pub sandbox_files: Vec<String>,
     /// `inputs` of the job.
     pub inputs: Json,
+    /// What the job's secret scan found (recorded by rule and place, never by value).
+    pub secret_findings: Vec<hermetic::scan::Finding>,
     pub masker: SharedMasker,
+    /// What the sweeps of the job's processes found (recorded by step, process and place).
+    pub process_findings: Vec<ProcessFinding>,
     /// Artifacts the secret scan withheld (`--secret-scan fail`): no subjects, not kept.
     pub withheld: BTreeSet<String>,
-    /// How many secrets the job's secret scan and sweeps found (recorded in the audit log).
-    pub secret_findings: usize,
 }
 
 /// What was written.
@@ -70,6 +78,8 @@ pub struct JobEvidence {
     pub skipped: Vec<String>,
     /// Artifacts the secret scan withheld (not recorded, not kept).
     pub withheld: Vec<String>,
+    /// With `--git-notes`: the commit the receipt was attached to, or why it was not.
+    pub receipt: Option<Result<String, String>>,
 }
 
 /// Known report kinds and the sandbox file that holds each.
@@ -94,24 +104,28 @@ impl RunEvidence {
         )
         .context("cannot collect the job's artifacts")?;
 
-        // Step and job records (written now, in the order the steps ran).
-        let mut events = Vec::new();
-        step_events(&end.steps, &end.masker, &mut events);
-        if end.secret_findings > 0 || !collected.withheld.is_empty() {
+        // The records of what happened in the job (written now, in the order it happened).
+        let mut events: Vec<events::JobEvent> =
+            events::vm_started(&end.facts).into_iter().collect();
+        events::step_events(&end.steps, &end.masker, &mut events);
+        if end.sandbox_files.iter().any(|f| f == "egress.json") {
+            if let Some(report) = read_member(&end.out_dir, "egress.json") {
+                events.extend(events::egress_denials(&report));
+            }
+        }
+        events.extend(events::secret_findings(&end.secret_findings, &end.masker));
+        events.extend(events::sweep_findings(&end.process_findings, &end.masker));
+        let mut finished =
+            json!({"conclusion": end.conclusion, "artifacts": collected.artifacts.len()});
+        if !collected.withheld.is_empty() {
             let withheld: Vec<String> = collected
                 .withheld
                 .iter()
                 .map(|n| end.masker.mask(n))
                 .collect();
-            events.push((
-                EventKind::SecretFinding,
-                json!({"findings": end.secret_findings, "withheld_artifacts": withheld, "report": "secret-scan.json"}),
-            ));
+            finished["withheld_artifacts"] = json!(withheld);
         }
-        events.push((
-            EventKind::JobFinished,
-            json!({"conclusion": end.conclusion, "artifacts": collected.artifacts.len()}),
-        ));
+        events.push((EventKind::JobFinished, finished));
         seqs.extend(self.record(&end.key, events)?);
 
         // The provenance.
@@ -139,6 +153,10 @@ impl RunEvidence {
             )],
         )?);
         let excerpt = self.audit().checkpoint(&seqs)?;
+        let checkpoint =
+            Checkpoint::verify(&excerpt.checkpoint, &self.key.public()).map_err(|e| {
+                anyhow::anyhow!("the audit checkpoint just signed does not verify: {e}")
+            })?;
 
         // The bundle.
         let mut members: BTreeMap<String, Vec<u8>> = BTreeMap::new();
@@ -165,13 +183,28 @@ impl RunEvidence {
         let predicate = self.predicate(&end, &members, &invocation_id);
         let count = members.len() + 2;
         let sealed = evidence::seal(&self.key, members, predicate)?;
-        let last = self.record(
-            &end.key,
-            vec![(
+        let mut used = vec![(
+            EventKind::KeyUsed,
+            json!({"signed": "evidence manifest", "payload_sha256": Sha256Digest::of(&sealed.manifest).to_hex(), "key": self.key.public().hint()}),
+        )];
+        // A receipt needs a commit to be attached to.
+        let with_receipt = self.git_notes.is_some() && !self.facts.sha.is_empty();
+        let receipt = with_receipt.then(|| Receipt {
+            job: end.key.clone(),
+            invocation_id: invocation_id.clone(),
+            commit: self.facts.sha.clone(),
+            evidence_sha256: Sha256Digest::of(&sealed.tar),
+            checkpoint: ReceiptCheckpoint::of(&checkpoint),
+        });
+        let signed_receipt = receipt.as_ref().map(|r| {
+            let payload = serde_json::to_vec(r).unwrap_or_default();
+            used.push((
                 EventKind::KeyUsed,
-                json!({"signed": "evidence manifest", "payload_sha256": Sha256Digest::of(&sealed.manifest).to_hex(), "key": self.key.public().hint()}),
-            )],
-        )?;
+                json!({"signed": "receipt", "payload_sha256": Sha256Digest::of(&payload).to_hex(), "key": self.key.public().hint()}),
+            ));
+            r.sign(&self.key)
+        });
+        let last = self.record(&end.key, used)?;
         self.audit().checkpoint(&last)?;
 
         let write = |name: &str, bytes: &[u8]| {
@@ -180,6 +213,18 @@ impl RunEvidence {
         };
         write(PROVENANCE, &provenance)?;
         write("evidence.tar", &sealed.tar)?;
+        let receipt = match (&self.git_notes, signed_receipt) {
+            (Some((repo, lock)), Some(line)) => {
+                let _one_at_a_time = lock.lock().unwrap_or_else(|e| e.into_inner());
+                Some(
+                    git_notes::append_receipt(repo, &self.facts.sha, &line)
+                        .map(|()| self.facts.sha.clone())
+                        .map_err(|e| e.to_string()),
+                )
+            }
+            (Some(_), None) => Some(Err(git_notes::GitNotesError::NoCommit.to_string())),
+            (None, _) => None,
+        };
         Ok(JobEvidence {
             artifacts: collected.artifacts.len(),
             artifact_bytes: collected.artifacts.iter().map(|a| a.size).sum(),
@@ -187,6 +232,7 @@ impl RunEvidence {
             elapsed: began.elapsed(),
             skipped: collected.skipped,
             withheld: collected.withheld,
+            receipt,
         })
     }
 
@@ -332,27 +378,5 @@ impl RunEvidence {
             reports,
             absent,
         }
-    }
-}
-
-/// `step_started` / `step_finished` records of the steps (and composite steps within them), in
-/// the order they ran.
-fn step_events(steps: &[StepResult], masker: &SharedMasker, out: &mut Vec<(EventKind, Json)>) {
-    for step in steps {
-        let name = masker.mask(&step.name);
-        out.push((
-            EventKind::StepStarted,
-            json!({"step": step.id, "name": name, "recorded": "when the job ended"}),
-        ));
-        step_events(&step.steps, masker, out);
-        out.push((
-            EventKind::StepFinished,
-            json!({
-                "step": step.id,
-                "conclusion": step.conclusion.as_str(),
-                "exit_code": step.exit_code,
-                "duration_ms": step.duration_ms,
-            }),
-        ));
     }
 }

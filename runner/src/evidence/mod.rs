@@ -6,13 +6,16 @@
 //! A run opens one [`RunEvidence`] (signing key, audit log, the run's facts) before any job
 //! starts; each job gets a [`JobRecorder`] when it starts and hands it back when it ends
 //! ([`RunEvidence::finish_job`], in [`job`]), after its `result.json` is written and before its
-//! directories are removed.
+//! directories are removed. With `--git-notes` ([`git_notes`]) each job's signed receipt is
+//! attached to the source commit. The audit events of a job's end are built in [`events`].
 //!
 //! Must never: let the signing key reach a step (it is read here, on the host, and no sandbox
 //! binds its directory), or write a value nobody measured: what the sandbox does not report yet
 //! (guest image, egress policy, secret scan) is recorded as absent, with the reason.
 
 pub mod artifacts;
+pub mod events;
+pub mod git_notes;
 pub mod job;
 pub mod signing_key;
 
@@ -60,13 +63,20 @@ pub struct RunFacts {
     pub action_trees: Vec<PathBuf>,
 }
 
-/// Where evidence comes from and goes, for `hrun exec`.
+/// Where evidence comes from and goes, for `hrun exec` and `hrun run`.
 #[derive(Debug, Clone, Default)]
 pub struct EvidenceOptions {
     /// `--signing-key`.
     pub signing_key: Option<PathBuf>,
-    /// `--audit-dir`; default `$HRUN_AUDIT_DIR`, else `$HRUN_CACHE/audit`.
+    /// The runner's configuration file's `[evidence] signing_key` (after `$HRUN_SIGNING_KEY`).
+    pub configured_key: Option<PathBuf>,
+    /// `--audit-dir`; default `$HRUN_AUDIT_DIR`, else the configuration file's
+    /// `[evidence] audit_dir`, else `$HRUN_CACHE/audit`.
     pub audit_dir: Option<PathBuf>,
+    /// The configuration file's `[evidence] audit_dir`.
+    pub configured_audit_dir: Option<PathBuf>,
+    /// `--git-notes`: the repository whose source commit gets each job's receipt.
+    pub git_notes: Option<PathBuf>,
 }
 
 /// A run's evidence state, shared by its jobs.
@@ -79,6 +89,8 @@ pub struct RunEvidence {
     runner_config: Vec<u8>,
     dependencies: Vec<ResourceDescriptor>,
     source_date_epoch: u64,
+    /// `--git-notes`: the repository, and a lock so this run's jobs append one at a time.
+    git_notes: Option<(PathBuf, Mutex<()>)>,
 }
 
 impl std::fmt::Debug for RunEvidence {
@@ -93,14 +105,20 @@ impl std::fmt::Debug for RunEvidence {
 impl RunEvidence {
     /// Resolves the key, opens the audit log and records the run's policy decision.
     pub fn start(options: &EvidenceOptions, facts: RunFacts) -> anyhow::Result<RunEvidence> {
-        let (key, source) = signing_key::resolve(options.signing_key.as_deref())?;
+        let (key, source) = signing_key::resolve(
+            options.signing_key.as_deref(),
+            options.configured_key.as_deref(),
+        )?;
         let audit_dir = match &options.audit_dir {
             Some(d) => d.clone(),
             None => match std::env::var_os("HRUN_AUDIT_DIR").filter(|v| !v.is_empty()) {
                 Some(d) => PathBuf::from(d),
-                None => signing_key::cache_dir()
-                    .ok_or_else(|| anyhow::anyhow!("no audit log directory: pass --audit-dir"))?
-                    .join("audit"),
+                None => match &options.configured_audit_dir {
+                    Some(d) => d.clone(),
+                    None => signing_key::cache_dir()
+                        .ok_or_else(|| anyhow::anyhow!("no audit log directory: pass --audit-dir"))?
+                        .join("audit"),
+                },
             },
         };
         let audit = AuditLog::open(&audit_dir, key.clone())?;
@@ -119,6 +137,7 @@ impl RunEvidence {
             runner_config,
             dependencies,
             source_date_epoch: source_date_epoch(),
+            git_notes: options.git_notes.clone().map(|repo| (repo, Mutex::new(()))),
         })
     }
 
@@ -131,7 +150,7 @@ impl RunEvidence {
     /// engine leaves them out of the workspace copy when they lie inside the repository.
     pub fn private_paths(&self) -> Vec<PathBuf> {
         let key = match &self.source {
-            KeySource::Flag(p) | KeySource::Env(p) => p.clone(),
+            KeySource::Flag(p) | KeySource::Env(p) | KeySource::Config(p) => p.clone(),
             KeySource::Host { path, .. } => path
                 .parent()
                 .map_or_else(|| path.clone(), Path::to_path_buf),

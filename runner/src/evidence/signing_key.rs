@@ -1,6 +1,7 @@
 //! Which key signs a run's provenance, evidence and audit checkpoints.
 //!
-//! In order: `--signing-key FILE`, then `$HRUN_SIGNING_KEY`, then the host key
+//! In order: `--signing-key FILE`, then `$HRUN_SIGNING_KEY`, then the runner's configuration
+//! file's `[evidence] signing_key`, then the host key
 //! `$HRUN_CACHE/keys/host.key` (P-256), generated the first time it is needed with its public
 //! key beside it (`host.pub`), and said so. The key is read by the runner on the host only: no
 //! sandbox binds `$HRUN_CACHE` or the key's directory, and the file is 0600.
@@ -16,6 +17,8 @@ pub enum KeySource {
     Flag(PathBuf),
     /// `$HRUN_SIGNING_KEY`.
     Env(PathBuf),
+    /// The configuration file's `[evidence] signing_key`.
+    Config(PathBuf),
     /// The host key under the cache; `generated` when this run made it.
     Host { path: PathBuf, generated: bool },
 }
@@ -26,6 +29,10 @@ impl KeySource {
         match self {
             KeySource::Flag(p) => format!("signing with {} (--signing-key)", p.display()),
             KeySource::Env(p) => format!("signing with {} ($HRUN_SIGNING_KEY)", p.display()),
+            KeySource::Config(p) => format!(
+                "signing with {} (the configuration's [evidence] signing_key)",
+                p.display()
+            ),
             KeySource::Host { path, generated } => {
                 let public = path.with_extension("pub");
                 if *generated {
@@ -54,8 +61,11 @@ pub fn cache_dir() -> Option<PathBuf> {
         .or_else(|| non_empty("HOME").map(|h| PathBuf::from(h).join(".cache/hrun")))
 }
 
-/// The signing key of a run.
-pub fn resolve(flag: Option<&Path>) -> anyhow::Result<(SigningKey, KeySource)> {
+/// The signing key of a run: `flag`, `$HRUN_SIGNING_KEY`, `configured`, then the host key.
+pub fn resolve(
+    flag: Option<&Path>,
+    configured: Option<&Path>,
+) -> anyhow::Result<(SigningKey, KeySource)> {
     use anyhow::Context;
     if let Some(path) = flag {
         let key = SigningKey::read(path).with_context(|| "--signing-key".to_owned())?;
@@ -65,6 +75,15 @@ pub fn resolve(flag: Option<&Path>) -> anyhow::Result<(SigningKey, KeySource)> {
         let path = PathBuf::from(path);
         let key = SigningKey::read(&path).context("$HRUN_SIGNING_KEY")?;
         return Ok((key, KeySource::Env(path)));
+    }
+    if let Some(path) = configured {
+        let key = SigningKey::read(path).with_context(|| {
+            format!(
+                "the configuration's [evidence] signing_key {}",
+                path.display()
+            )
+        })?;
+        return Ok((key, KeySource::Config(path.to_path_buf())));
     }
     let dir = cache_dir()
         .context("no signing key: pass --signing-key, or set HRUN_CACHE or HOME for the host key")?

@@ -5,9 +5,9 @@
 //! 2. The job is renewed before anything runs, then every renewal interval while it runs; a job
 //!    whose renewal is lost (the service says it is gone, or renewals keep failing) is
 //!    abandoned: its steps are stopped and nothing is reported for it.
-//! 3. The policy gate: every action a step uses must be pinned to a full commit SHA (GitHub's
-//!    `unpinned-uses` rule of `hrun lint`), or the job is reported failed with the policy's
-//!    message and nothing runs.
+//! 3. The policy gate ([`super::gate`]): every action a step uses must be pinned to a full
+//!    commit SHA (GitHub's `unpinned-uses` rule of `hrun lint`), or the job is reported failed
+//!    with the policy's message and nothing runs.
 //! 4. The engine runs it ([`super::worker`]); step states and logs go to the results service.
 //! 5. The completion is written to `pending/<job id>.json` (mode 0600) before it is sent, sent
 //!    until GitHub accepts it (or says the job is gone), and removed only then; `hrun run` sends
@@ -22,11 +22,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use actions_compat::policy::checks::check_uses;
-use actions_compat::policy::{Location, Policy, Severity};
-use actions_compat::workflow::StepKind;
+use actions_compat::policy::Policy;
 
 use super::backoff::Backoff;
+use super::gate::{policy_gate, policy_report};
 use super::http::HttpClient;
 use super::identity::{ensure_dir, write_private};
 use super::message::{to_job_description, DecodedJob, JobRequest};
@@ -36,7 +35,7 @@ use super::results::{
 use super::run_service::{
     AnnotationRecord, Completion, RunServiceClient, RunServiceError, StepResultRecord,
 };
-use super::worker::{run_decoded, EngineOptions};
+use super::worker::{run_decoded, EngineOptions, JobOrigin};
 use crate::engine::execute::RunCancel;
 use crate::engine::result::{Conclusion, StepResult};
 
@@ -180,7 +179,19 @@ pub async fn run_job_message(ctx: &JobContext, message: &str, cancel: RunCancel)
                 completion.annotations.push(failure(denied));
             }
             None => {
-                run_and_report(ctx, job, cancel.clone(), &mut results, &mut completion).await;
+                let origin = JobOrigin {
+                    job_id: job_id.clone(),
+                    policy: policy_report(&job, &ctx.policy),
+                };
+                run_and_report(
+                    ctx,
+                    job,
+                    origin,
+                    cancel.clone(),
+                    &mut results,
+                    &mut completion,
+                )
+                .await;
             }
         },
     }
@@ -204,30 +215,6 @@ fn failure(message: String) -> AnnotationRecord {
         end_column: 0,
         step_number: 0,
     }
-}
-
-/// The policy gate over the job's steps: the message of the first denial, if any.
-pub fn policy_gate(job: &DecodedJob, policy: &Policy) -> Option<String> {
-    let file = PathBuf::from(&job.description.workflow_file);
-    for step in &job.description.steps {
-        let StepKind::Uses { uses, action, .. } = &step.kind else {
-            continue;
-        };
-        let at = Location {
-            file: file.clone(),
-            line: step.line,
-            col: step.col,
-        };
-        if let Some(f) = check_uses(action, &uses.value, &at, policy) {
-            if f.severity == Severity::Deny {
-                return Some(format!(
-                    "The policy gate refused the job: [{}] step `{}`: {}. Help: {}",
-                    f.rule_id, step.id.value, f.message, f.help
-                ));
-            }
-        }
-    }
-    None
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -282,6 +269,7 @@ fn result_code(c: Conclusion) -> (&'static str, u8) {
 async fn run_and_report(
     ctx: &JobContext,
     job: DecodedJob,
+    origin: JobOrigin,
     cancel: RunCancel,
     results: &mut Option<ResultsClient>,
     completion: &mut Completion,
@@ -316,7 +304,7 @@ async fn run_and_report(
             tracing::warn!(error = %e, "cannot send the step states");
         }
     }
-    let run = match run_decoded(job, &ctx.engine, cancel).await {
+    let run = match run_decoded(job, origin, &ctx.engine, cancel).await {
         Ok(run) => run,
         Err(e) => {
             completion
@@ -556,23 +544,6 @@ mod tests {
         assert!(parts[0].1.contains("out a") && parts[0].1.contains("nested"));
         assert_eq!(parts[1].1, "Skipping step: b\n");
         assert!(parts[2].1.starts_with("##[group]Run c\nout c"));
-    }
-
-    #[test]
-    fn an_unpinned_action_is_denied_and_a_pinned_one_allowed() {
-        let doc = |r: &str| {
-            json!({"jobId": "j", "fileTable": ["ci.yml"], "steps": [{"id": "g", "contextName": "co",
-                "reference": {"type": "repository", "name": "actions/checkout", "ref": r, "repositoryType": "GitHub"}}]})
-        };
-        let job = to_job_description(&JobRequest::decode(&doc("v4")).unwrap()).unwrap();
-        let denied = policy_gate(&job, &Policy::default()).unwrap();
-        assert!(
-            denied.contains("unpinned-uses") && denied.contains("actions/checkout@v4"),
-            "{denied}"
-        );
-        let sha = "0123456789abcdef0123456789abcdef01234567";
-        let job = to_job_description(&JobRequest::decode(&doc(sha)).unwrap()).unwrap();
-        assert_eq!(policy_gate(&job, &Policy::default()), None);
     }
 
     #[test]

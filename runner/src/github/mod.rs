@@ -8,7 +8,8 @@
 //! - [`auth`]: the OAuth token from an RS256 client assertion.
 //! - [`broker`]: the session and long poll for messages; [`run_service`]: acquire, renew and
 //!   complete a job; [`results`]: step states and logs; [`jobs`]: one job from its message to
-//!   its accepted completion (kept on disk until then); [`worker`]: runs it through the engine.
+//!   its accepted completion (kept on disk until then); [`gate`]: the policy gate over a job;
+//!   [`worker`]: runs it through the engine.
 //! - [`listener`]: `hrun run`'s loop: one job at a time, signals, `--ephemeral`.
 //! - [`http`]: the one HTTP client, [`backoff`]: waits with jitter between retries.
 //!
@@ -19,6 +20,7 @@ pub mod app;
 pub mod auth;
 pub mod backoff;
 pub mod broker;
+pub mod gate;
 pub mod http;
 pub mod identity;
 pub mod jobs;

@@ -4,6 +4,12 @@
 //! A job from GitHub starts with an empty workspace named after its repository (its steps check
 //! the code out, as on GitHub). What the job printed is read back from its log file for upload;
 //! the job's directories are removed when it ends.
+//!
+//! When a signing key is configured (`[evidence]` of the runner's configuration file, or
+//! `$HRUN_SIGNING_KEY`), the job leaves the same provenance, `evidence.tar` and audit records as
+//! a job of `hrun exec`: its output directory (log, `result.json`, reports, evidence) is then
+//! `<runner dir>/evidence/<job id>/` and is kept; otherwise it is removed with the job's other
+//! directories.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,13 +17,16 @@ use std::time::Duration;
 
 use hermetic::{select_executor, HostIdentity, Network, SandboxChoice, SandboxConfig};
 
+use actions_compat::workflow::StepKind;
+
 use super::message::DecodedJob;
-use crate::actions::ActionStore;
+use crate::actions::{ActionStore, PinnedRepo, TREE_DIR};
 use crate::engine::execute::{run_job, JobEnded, JobSetup, RunCancel};
 use crate::engine::output::LiveLog;
 use crate::engine::run::{base_path, nix_is_root, run_id};
 use crate::engine::workspace::{prepare_job, Owner};
 use crate::engine::SharedMasker;
+use crate::evidence::{EvidenceOptions, RunEvidence, RunFacts};
 
 /// How jobs run on this runner.
 #[derive(Debug, Clone)]
@@ -30,6 +39,25 @@ pub struct EngineOptions {
     pub cancel_grace: Duration,
     /// Print the job's log on this terminal too.
     pub show_log: bool,
+    /// Evidence of each job, when a signing key is configured.
+    pub evidence: Option<RunnerEvidence>,
+}
+
+/// Where a runner's jobs leave their evidence.
+#[derive(Debug, Clone)]
+pub struct RunnerEvidence {
+    pub options: EvidenceOptions,
+    /// Each job's output directory is made here (`<runner dir>/evidence`).
+    pub dir: PathBuf,
+}
+
+/// What the runner knows of a job beyond its description.
+#[derive(Debug, Clone)]
+pub struct JobOrigin {
+    /// The job's id in its message (unique: names its evidence directory and invocation).
+    pub job_id: String,
+    /// The policy gate's report on the job (`policy.json` of its evidence).
+    pub policy: Vec<u8>,
 }
 
 /// A job's end, with its log.
@@ -40,9 +68,10 @@ pub struct EngineRun {
     pub log: String,
 }
 
-/// Runs the job; `Err` when it could not start (no sandbox, no directories).
+/// Runs the job; `Err` when it could not start (no sandbox, no directories, no evidence).
 pub async fn run_decoded(
     job: DecodedJob,
+    origin: JobOrigin,
     options: &EngineOptions,
     cancel: RunCancel,
 ) -> Result<EngineRun, String> {
@@ -85,8 +114,20 @@ pub async fn run_decoded(
     let source = work_root.join("source").join(&repo_name);
     std::fs::create_dir_all(&source)
         .map_err(|e| format!("cannot create {}: {e}", source.display()))?;
+    let evidence = match &options.evidence {
+        None => None,
+        Some(e) => Some(job_evidence(
+            e,
+            &job,
+            &origin,
+            sandbox,
+            options.network,
+            &store,
+        )?),
+    };
     let result = run_in(
         job, options, cancel, &work_root, &source, sandbox, owner, identity, masker, store,
+        evidence,
     )
     .await;
     let _ = std::fs::remove_dir_all(&work_root);
@@ -105,6 +146,7 @@ async fn run_in(
     identity: Option<HostIdentity>,
     masker: SharedMasker,
     store: Arc<ActionStore>,
+    evidence: Option<(Arc<RunEvidence>, PathBuf)>,
 ) -> Result<EngineRun, String> {
     let dirs = prepare_job(&work_root.join("jobs"), "0", source, &[], owner)
         .map_err(|e| format!("cannot prepare the job's directories: {e}"))?;
@@ -125,7 +167,10 @@ async fn run_in(
     let executor = select_executor(sandbox, config, None)
         .map_err(|e| format!("cannot start the sandbox: {e}"))?
         .executor;
-    let out_dir = work_root.join("out");
+    let out_dir = match &evidence {
+        Some((_, dir)) => dir.clone(),
+        None => work_root.join("out"),
+    };
     let setup = JobSetup {
         desc: job.description,
         executor,
@@ -141,8 +186,7 @@ async fn run_in(
         runner_name: "hrun".to_owned(),
         cancel_grace: options.cancel_grace,
         store,
-        // Jobs taken from GitHub do not write provenance and evidence yet (issue #8 notes it).
-        evidence: None,
+        evidence: evidence.as_ref().map(|(e, _)| Arc::clone(e)),
         secret_scan: crate::engine::secret_scan::JobScan::new(
             std::sync::Arc::new(hermetic::scan::Scanner::new(
                 hermetic::scan::RulePack::builtin(),
@@ -152,5 +196,81 @@ async fn run_in(
     };
     let ended = run_job(setup).await;
     let log = std::fs::read_to_string(out_dir.join("log.txt")).unwrap_or_default();
+    if evidence.is_some() {
+        let tar = out_dir.join("evidence.tar");
+        if tar.is_file() {
+            tracing::info!(evidence = %tar.display(), "the job's evidence is written");
+        } else {
+            tracing::error!(dir = %out_dir.display(), "the job's evidence was not written");
+        }
+    }
     Ok(EngineRun { ended, log })
+}
+
+/// Opens the job's evidence (key, audit log, what the message says of the source) and makes its
+/// output directory.
+fn job_evidence(
+    evidence: &RunnerEvidence,
+    job: &DecodedJob,
+    origin: &JobOrigin,
+    sandbox: SandboxChoice,
+    network: Network,
+    store: &ActionStore,
+) -> Result<(Arc<RunEvidence>, PathBuf), String> {
+    let github = &job.description.given.github;
+    let field = |k: &str| {
+        github
+            .get(k)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let id: String = origin
+        .job_id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect();
+    let id = if id.is_empty() { run_id() } else { id };
+    let facts = RunFacts {
+        run_id: id.clone(),
+        repository: field("repository"),
+        git_ref: field("ref"),
+        sha: field("sha"),
+        workflow_path: job.description.workflow_file.clone(),
+        event_name: field("event_name"),
+        sandbox: match sandbox {
+            SandboxChoice::None => "none",
+            SandboxChoice::Namespace => "namespace",
+            SandboxChoice::Microvm => "microvm",
+            SandboxChoice::Auto => "auto",
+        }
+        .to_owned(),
+        network: format!("{network:?}").to_ascii_lowercase(),
+        policy: origin.policy.clone(),
+        action_trees: action_trees(job, store),
+    };
+    let run = RunEvidence::start(&evidence.options, facts)
+        .map_err(|e| format!("cannot open the job's evidence: {e:#}"))?;
+    tracing::info!(key = %run.key_source().describe(), audit = %run.audit_dir().display(), "evidence");
+    let dir = evidence.dir.join(&id);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    Ok((Arc::new(run), dir))
+}
+
+/// The store trees of the remote actions the job's steps use (pinned, as the gate requires).
+fn action_trees(job: &DecodedJob, store: &ActionStore) -> Vec<PathBuf> {
+    let mut trees: Vec<PathBuf> = job
+        .description
+        .steps
+        .iter()
+        .filter_map(|step| match &step.kind {
+            StepKind::Uses { uses, .. } => PinnedRepo::parse(&uses.value).ok(),
+            _ => None,
+        })
+        .map(|(pin, _)| store.entry_dir(&pin).join(TREE_DIR))
+        .filter(|tree| tree.is_dir())
+        .collect();
+    trees.sort();
+    trees.dedup();
+    trees
 }

@@ -6,8 +6,6 @@
 //! prints `SKIP <test>: <reason>` and returns. Every name they make carries the test process's
 //! pid and a tag of the test, so they run in parallel, with each other and with other runs.
 
-mod world;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
 use std::process::{Command, Stdio};
@@ -19,8 +17,8 @@ use hickory_proto::rr::{Name, RData, RecordType};
 use super::command::{IP, NFT};
 use super::netns::list_named;
 use super::ruleset::list_inet_tables;
+use super::test_world::*;
 use super::*;
-use world::*;
 
 /// Long enough for an allowed connection inside the machine; what a dropped SYN waits for.
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(800);

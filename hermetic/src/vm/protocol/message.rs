@@ -18,7 +18,7 @@
 //! Must never: put bulk data into JSON, or accept a control frame that is not valid JSON of the
 //! expected shape (it is an error naming the problem, never a guess).
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -105,7 +105,7 @@ impl Setup {
     }
 }
 
-/// The guest's IPv4 configuration. The interface is the one with this MAC address.
+/// The guest's network configuration. The interface is the one with this MAC address.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkSetup {
     /// MAC address of the interface, `52:54:00:12:34:56`.
@@ -118,6 +118,20 @@ pub struct NetworkSetup {
     pub gateway: Option<Ipv4Addr>,
     /// DNS servers written to `/etc/resolv.conf`.
     pub dns: Vec<Ipv4Addr>,
+    /// IPv6 on the same interface, when the job's network carries it (absent from older
+    /// hosts' messages: no IPv6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6: Option<Ipv6Setup>,
+}
+
+/// The guest's IPv6 configuration: a static address and a default route.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ipv6Setup {
+    pub address: Ipv6Addr,
+    /// Prefix length of the guest's network (0..=128).
+    pub prefix_len: u8,
+    /// The default gateway, on the guest's network.
+    pub gateway: Ipv6Addr,
 }
 
 /// One step to run, in terms of the guest's file system.
@@ -474,6 +488,11 @@ mod tests {
                     prefix_len: 30,
                     gateway: Some(Ipv4Addr::new(10, 0, 0, 1)),
                     dns: vec![Ipv4Addr::new(10, 0, 0, 1)],
+                    ipv6: Some(Ipv6Setup {
+                        address: "fd00::2".parse().expect("address"),
+                        prefix_len: 80,
+                        gateway: "fd00::1".parse().expect("address"),
+                    }),
                 }),
             }),
             Request::RunStep(RunStep {

@@ -1,6 +1,10 @@
 //! A "world" for the egress tests: a network namespace the test makes, holding TCP servers on
 //! IPv4 and IPv6 documentation addresses and an upstream DNS server answering test names. It
 //! is the job network's uplink, so nothing a test does reaches beyond the machine.
+//!
+//! Test support only: compiled for this crate's tests and, with the `test-world` feature, for
+//! other crates' tests (the runner's end-to-end egress tests use it as the uplink of a
+//! microVM's job network). It panics on set-up failures, as test fixtures do.
 
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
@@ -48,6 +52,9 @@ fn addr(text: &str) -> IpAddr {
 impl World {
     /// Makes the world, or says why this host cannot make network namespaces.
     pub fn create(tag: &str) -> Result<World, String> {
+        if !nix::unistd::geteuid().is_root() {
+            return Err("needs root (network namespaces and nftables)".to_string());
+        }
         let name = format!("hrun-test-{}-{tag}", std::process::id());
         let _ = netns::delete(&name);
         let world = Netns::create(&name)
@@ -112,8 +119,9 @@ impl World {
             .any(|asked| asked == name)
     }
 
-    /// The world's namespace, opened.
-    pub fn netns(&self) -> Netns {
+    /// The world's namespace, opened (for hermetic's own tests: `Netns` is crate-private).
+    #[cfg(test)]
+    pub(crate) fn netns(&self) -> Netns {
         Netns::open(&self.name).expect("open the world")
     }
 }
