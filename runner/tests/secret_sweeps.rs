@@ -50,7 +50,7 @@ jobs:
 struct Run {
     output: Output,
     out: PathBuf,
-    _root: tempfile::TempDir,
+    root: tempfile::TempDir,
 }
 
 impl Run {
@@ -116,11 +116,7 @@ fn exec(workflow: &str, sandbox: &str, extra: &[&str]) -> Run {
         .env_remove("HRUN_AUDIT_DIR")
         .output()
         .expect("hrun runs");
-    Run {
-        output,
-        out,
-        _root: root,
-    }
+    Run { output, out, root }
 }
 
 /// Why the namespace sandbox cannot run here, or `None`.
@@ -263,6 +259,21 @@ fn namespace_sweep_finding_fails_the_job_under_fail_policy() {
         "{}",
         run.context()
     );
+    // The audit log records the finding by step, process and place, never by value.
+    let log = std::fs::read_to_string(run.root.path().join("cache/audit/records.jsonl"))
+        .expect("the audit log");
+    assert!(!log.contains(TOKEN), "the audit log holds the secret");
+    let finding = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|r| r["kind"] == "secret_finding" && r["data"]["source"] == "process sweep")
+        .unwrap_or_else(|| panic!("no secret_finding of the sweep in\n{log}"));
+    assert_eq!(finding["data"]["step"], "bg", "{finding}");
+    assert_eq!(
+        finding["data"]["location"]["variable"], "LEAKED",
+        "{finding}"
+    );
+    assert_eq!(finding["data"]["found"]["name"], "TOKEN", "{finding}");
 }
 
 #[test]

@@ -9,9 +9,10 @@
 //! Finding the init safely: the monitor reports the init's pid (`Record::InitForked`); once the
 //! init reports the step started (its `/proc` is mounted by then), the directory is opened after
 //! checking that the pid's parent is still the monitor, which the runner has not reaped and
-//! which forks only the init, so the pid cannot have been reused by another process. The open
+//! which starts only the init, so the pid cannot have been reused by another process. The open
 //! directory then stays the step's `/proc` whatever happens to the pid. It must be a procfs
-//! other than the runner's own.
+//! other than the runner's own. A runner that is not root reaches it through a child of the
+//! init instead (see [`open_step_proc`]).
 //!
 //! When: a thread of the step sweeps every interval while the step runs; when the step's main
 //! process has ended, the init holds (`child::finish_held`) while the runner's step thread makes
@@ -42,8 +43,10 @@ struct State {
     init: Option<i32>,
     started: bool,
     proc_dir: Option<ProcDir>,
-    /// Tried to open the step's `/proc` (once).
-    opened: bool,
+    /// Why the step's `/proc` is not open yet (it is tried again at each sweep).
+    pending: Option<String>,
+    /// Why it will not be opened.
+    failed: Option<String>,
     stopped: bool,
 }
 
@@ -56,7 +59,8 @@ impl NamespaceSweep {
                 init: None,
                 started: false,
                 proc_dir: None,
-                opened: false,
+                pending: None,
+                failed: None,
                 stopped: false,
             }),
             wake: Condvar::new(),
@@ -86,11 +90,7 @@ impl NamespaceSweep {
 
     /// The last sweep, with the step's main process gone and the init held.
     pub(crate) fn sweep_after_exit(&self) {
-        let mut state = self.lock();
-        let state = &mut *state;
-        if let (Some(dir), Some(sweeper)) = (&state.proc_dir, &mut state.sweeper) {
-            sweeper.sweep_after_exit(dir, &not_the_init);
-        }
+        self.lock().sweep(SweepPhase::AfterExit);
     }
 
     /// Starts the thread that sweeps every interval until [`stop`](Self::stop).
@@ -125,10 +125,14 @@ impl NamespaceSweep {
             let _ = thread.join();
         }
         let mut state = self.lock();
-        let opened = state.proc_dir.is_some() || state.opened;
+        let unswept = state.proc_dir.is_none() && state.failed.is_none();
+        let pending = state.pending.take();
         let mut sweeper = state.sweeper.take()?;
-        if !opened {
-            sweeper.note("the step ended before its processes could be swept");
+        if unswept {
+            sweeper.note(match pending {
+                Some(why) => format!("the step's processes were not swept: {why}"),
+                None => "the step ended before its processes could be swept".to_owned(),
+            });
         }
         Some(sweeper.finish())
     }
@@ -136,26 +140,32 @@ impl NamespaceSweep {
 
 impl State {
     fn sweep(&mut self, phase: SweepPhase) {
+        self.open_proc();
         if let (Some(dir), Some(sweeper)) = (&self.proc_dir, &mut self.sweeper) {
-            sweeper.sweep(dir, &not_the_init, phase);
+            match phase {
+                SweepPhase::Running => sweeper.sweep(dir, &not_the_init, phase),
+                SweepPhase::AfterExit => sweeper.sweep_after_exit(dir, &not_the_init),
+            }
         }
     }
 
-    /// Opens the step's `/proc` once the init's pid is known and the step has started.
+    /// Opens the step's `/proc` once the init's pid is known and the step has started; tried
+    /// again at each sweep while it cannot be reached yet (see [`open_step_proc`]).
     fn open_proc(&mut self) {
-        if self.opened || !self.started {
+        if self.proc_dir.is_some() || self.failed.is_some() || !self.started {
             return;
         }
         let (Some(init), Some(monitor)) = (self.init, self.monitor) else {
             return;
         };
-        self.opened = true;
         match open_step_proc(init, monitor) {
             Ok(dir) => self.proc_dir = Some(dir),
-            Err(reason) => {
+            Err(Unreachable::NotYet(why)) => self.pending = Some(why),
+            Err(Unreachable::Refused(why)) => {
                 if let Some(sweeper) = &mut self.sweeper {
-                    sweeper.note(format!("the step's /proc could not be opened: {reason}"));
+                    sweeper.note(format!("the step's /proc could not be opened: {why}"));
                 }
+                self.failed = Some(why);
             }
         }
     }
@@ -166,29 +176,79 @@ fn not_the_init(pid: i32, _: &ProcStatus) -> bool {
     pid != 1
 }
 
-/// `/proc/<init>/root/proc`, checked to be the step's.
-fn open_step_proc(init: i32, monitor: i32) -> Result<ProcDir, String> {
-    let parent_is_monitor = || parent_of(init) == Some(monitor);
-    if !parent_is_monitor() {
-        return Err("the init is gone".to_owned());
+/// Why the step's `/proc` was not opened.
+enum Unreachable {
+    /// No process to reach it through right now (try again later).
+    NotYet(String),
+    /// It cannot be, or is not the step's: no sweeps for this step.
+    Refused(String),
+}
+
+/// The step's own `/proc`: `/proc/<init>/root/proc`, checked to be a procfs other than the
+/// runner's. A runner that is not root may not look through the init's root (the init is not
+/// dumpable, and its memory is a copy of the runner's, owned by the runner's user namespace):
+/// it goes through a child of the init instead (the step's main process, or a process it left
+/// and the init adopted), which is dumpable and in the same PID namespace (a step, without
+/// capabilities, cannot make another one). Each way the pid is checked before and after the
+/// open to still be the init's child (the monitor's, for the init), so a reused pid is never
+/// looked through.
+fn open_step_proc(init: i32, monitor: i32) -> Result<ProcDir, Unreachable> {
+    let init_alive = || parent_of(init) == Some(monitor);
+    if !init_alive() {
+        return Err(Unreachable::Refused("the init is gone".to_owned()));
     }
-    let path = PathBuf::from(format!("/proc/{init}/root/proc"));
-    let dir = ProcDir::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    if !parent_is_monitor() {
-        return Err("the init ended while its /proc was opened".to_owned());
+    let through_init = ProcDir::open(&PathBuf::from(format!("/proc/{init}/root/proc")));
+    let dir = match through_init {
+        Ok(dir) => dir,
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EACCES | libc::EPERM)) => {
+            let child = children_of(init).into_iter().find_map(|pid| {
+                let dir = ProcDir::open(&PathBuf::from(format!("/proc/{pid}/root/proc"))).ok()?;
+                (parent_of(pid) == Some(init)).then_some(dir)
+            });
+            child.ok_or_else(|| {
+                Unreachable::NotYet(format!(
+                    "the init's root is not readable by the runner ({e}) and no process of the step is there to look through"
+                ))
+            })?
+        }
+        Err(e) => return Err(Unreachable::Refused(format!("/proc/{init}/root/proc: {e}"))),
+    };
+    if !init_alive() {
+        return Err(Unreachable::Refused(
+            "the init ended while its /proc was opened".to_owned(),
+        ));
     }
+    check_procfs(&dir).map_err(Unreachable::Refused)?;
+    Ok(dir)
+}
+
+/// Checks that `dir` is a procfs and not the runner's own.
+fn check_procfs(dir: &ProcDir) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
     let file = dir.file().map_err(|e| e.to_string())?;
     let fs = nix::sys::statfs::fstatfs(&file).map_err(|e| e.to_string())?;
     if fs.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC {
         return Err("it is not a procfs".to_owned());
     }
-    use std::os::unix::fs::MetadataExt;
     let ours = std::fs::metadata("/proc").map_err(|e| e.to_string())?;
     let theirs = file.metadata().map_err(|e| e.to_string())?;
     if ours.dev() == theirs.dev() {
         return Err("it is the runner's own /proc".to_owned());
     }
-    Ok(dir)
+    Ok(())
+}
+
+/// The pids whose parent is `parent`, from the runner's `/proc` (one pass over every process:
+/// only a runner that cannot look through the init's root does it, until it has the step's
+/// `/proc`).
+fn children_of(parent: i32) -> Vec<i32> {
+    let Ok(listing) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    listing
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| parent_of(*pid) == Some(parent))
+        .collect()
 }
 
 /// The parent pid of `pid`, from `/proc/<pid>/stat` (after the name, which may hold anything).
@@ -214,7 +274,25 @@ mod tests {
     #[test]
     fn refuses_a_pid_that_is_not_the_monitors_child() {
         let me = std::process::id() as i32;
-        let err = open_step_proc(me, 1).err().unwrap_or_default();
-        assert!(err.contains("gone"), "{err}");
+        match open_step_proc(me, 1) {
+            Err(Unreachable::Refused(why)) => assert!(why.contains("gone"), "{why}"),
+            _ => panic!("a pid whose parent is not the monitor was looked through"),
+        }
+    }
+
+    #[test]
+    fn finds_the_children_of_a_process_and_refuses_the_runners_own_proc() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("sleep starts");
+        let me = std::process::id() as i32;
+        let pid = child.id() as i32;
+        assert!(children_of(me).contains(&pid));
+        let host = ProcDir::open(std::path::Path::new("/proc")).unwrap();
+        let refused = check_procfs(&host).err().unwrap_or_default();
+        assert!(refused.contains("runner's own"), "{refused}");
+        child.kill().unwrap();
+        child.wait().unwrap();
     }
 }

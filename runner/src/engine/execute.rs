@@ -380,8 +380,8 @@ pub async fn run_job(setup: JobSetup) -> JobEnded {
             environment: prepared.then(|| run.determinism.record()),
             secret_findings: run.secret_scan.findings().to_vec(),
             masker: masker.clone(),
+            process_findings: run.secret_scan.process_findings().to_vec(),
             withheld,
-            secret_total: run.secret_scan.total(),
         };
         let written = tokio::task::spawn_blocking(move || evidence.finish_job(recorder, end)).await;
         let note = match written {

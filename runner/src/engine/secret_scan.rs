@@ -165,7 +165,6 @@ impl JobScan {
         &mut self.artifacts
     }
 
-    #[cfg(test)]
     pub fn process_findings(&self) -> &[ProcessFinding] {
         &self.process_findings
     }

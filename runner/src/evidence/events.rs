@@ -1,7 +1,7 @@
 //! The audit events of a job's end, built from what the engine and the sandbox reported:
 //! `vm_started` (the microVM's facts: accelerator, guest image), `step_started`/`step_finished`
 //! per step, `egress_denied` per denied attempt of the egress report, `secret_finding` per
-//! finding of the job's secret scan.
+//! finding of the job's secret scan (outputs, summaries, artifacts) and of its process sweeps.
 //!
 //! These are written when the job ends (the sandbox reports its facts then), in the order they
 //! happened as far as it is known; each says so (`"recorded": "when the job ended"`) and carries
@@ -18,6 +18,7 @@ use hermetic::scan::Finding;
 use provenance::audit::record::EventKind;
 
 use crate::engine::result::StepResult;
+use crate::engine::secret_scan::ProcessFinding;
 use crate::engine::SharedMasker;
 
 /// An event to append: its kind and details.
@@ -133,6 +134,27 @@ pub fn secret_findings(findings: &[Finding], masker: &SharedMasker) -> Vec<JobEv
                     "end_column": f.end_column,
                     "encoding": f.encoding,
                 }),
+            )
+        })
+        .collect()
+}
+
+/// One `secret_finding` per finding of a step's process sweeps: the step, the process (pid as
+/// the step saw it, name), where (variable or argument index) and what (secret name or rule and
+/// fingerprint), never the value.
+pub fn sweep_findings(findings: &[ProcessFinding], masker: &SharedMasker) -> Vec<JobEvent> {
+    findings
+        .iter()
+        .map(|f| {
+            let mut data = serde_json::to_value(&f.finding).unwrap_or(Json::Null);
+            if let Some(object) = data.as_object_mut() {
+                object.insert("step".to_owned(), json!(f.step));
+                object.insert("source".to_owned(), json!("process sweep"));
+            }
+            let text = masker.mask_document(&data.to_string());
+            (
+                EventKind::SecretFinding,
+                serde_json::from_str(&text).unwrap_or(Json::Null),
             )
         })
         .collect()

@@ -36,6 +36,7 @@ use super::events;
 use super::git_notes;
 use super::{builder_id, now_rfc3339, read_member, FinishedJob, JobRecorder, RunEvidence};
 use crate::engine::result::StepResult;
+use crate::engine::secret_scan::ProcessFinding;
 use crate::engine::SharedMasker;
 
 /// What the engine hands over when a job has ended and its `result.json` is written.
@@ -66,11 +67,10 @@ pub struct JobEnd {
     /// What the job's secret scan found (recorded by rule and place, never by value).
     pub secret_findings: Vec<hermetic::scan::Finding>,
     pub masker: SharedMasker,
+    /// What the sweeps of the job's processes found (recorded by step, process and place).
+    pub process_findings: Vec<ProcessFinding>,
     /// Artifacts the secret scan withheld (`--secret-scan fail`): no subjects, not kept.
     pub withheld: BTreeSet<String>,
-    /// How many secrets the job's secret scan and sweeps found, all kinds counted (the
-    /// sweeps' findings and withheld artifacts are recorded as one summary record).
-    pub secret_total: usize,
 }
 
 /// What was written.
@@ -121,22 +121,18 @@ impl RunEvidence {
             }
         }
         events.extend(events::secret_findings(&end.secret_findings, &end.masker));
-        let beyond_scan = end.secret_total > end.secret_findings.len();
-        if beyond_scan || !collected.withheld.is_empty() {
+        events.extend(events::sweep_findings(&end.process_findings, &end.masker));
+        let mut finished =
+            json!({"conclusion": end.conclusion, "artifacts": collected.artifacts.len()});
+        if !collected.withheld.is_empty() {
             let withheld: Vec<String> = collected
                 .withheld
                 .iter()
                 .map(|n| end.masker.mask(n))
                 .collect();
-            events.push((
-                EventKind::SecretFinding,
-                json!({"findings": end.secret_total, "withheld_artifacts": withheld, "report": "secret-scan.json"}),
-            ));
+            finished["withheld_artifacts"] = json!(withheld);
         }
-        events.push((
-            EventKind::JobFinished,
-            json!({"conclusion": end.conclusion, "artifacts": collected.artifacts.len()}),
-        ));
+        events.push((EventKind::JobFinished, finished));
         seqs.extend(self.record(&end.key, events)?);
 
         // The provenance.
