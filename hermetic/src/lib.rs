@@ -60,9 +60,14 @@
 //! nftables rules, hrun's own DNS resolver, and a report of every attempt ([`egress::JobNetwork`]);
 //! a microVM with an allowlist gets a NIC attached to it.
 //!
-//! Not here yet: egress for the namespace sandbox (its network is still all or nothing) and
-//! run-time secret sweeps (issue #6), and attaching the secret channel to microVMs (a vsock
-//! device per VM, which needs `/dev/vhost-vsock` on the host).
+//! [`sweep`] is the run-time secret sweep: the environment and command line of every process of a
+//! step searched for the job's secrets and the rule pack's tokens while it runs and after its main
+//! process ends ([`StepSpec::sweep`] asks, [`StepOutcome::sweep`] reports), by the namespace
+//! sandbox from the runner and by the microVM's guest agent in the guest.
+//!
+//! Not here yet: egress for the namespace sandbox (its network is still all or nothing), and
+//! attaching the secret channel to microVMs (a vsock device per VM, which needs
+//! `/dev/vhost-vsock` on the host).
 
 mod cgroup;
 pub mod egress;
@@ -77,13 +82,14 @@ pub mod secret_channel;
 mod select;
 mod step;
 mod supervise;
+pub mod sweep;
 mod sys;
 pub mod vm;
 
 pub use error::ExecError;
 pub use executor::{Executor, FinishFuture, StepFuture};
 pub use host::HostExecutor;
-pub use namespace::{HostIdentity, NamespaceExecutor, Network, SandboxConfig};
+pub use namespace::{HostIdentity, NamespaceExecutor, Network, SandboxConfig, DEFAULT_HOSTNAME};
 pub use select::{resolve_sandbox, select_executor, Resolved, SandboxChoice, Selected};
 pub use step::{
     Containment, Ending, ExitStatus, LimitKind, LimitReport, LimitStatus, OutputChunk,

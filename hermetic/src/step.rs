@@ -13,6 +13,8 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::sweep::{SweepConfig, SweepReport};
+
 /// How long a cancelled step has between SIGINT and SIGKILL unless the engine says otherwise.
 /// GitHub's runner waits 7.5 s before it escalates; we keep the same order of magnitude.
 pub const DEFAULT_CANCEL_GRACE: Duration = Duration::from_millis(7_500);
@@ -38,6 +40,9 @@ pub struct StepSpec {
     pub cancel_grace: Duration,
     /// Resource limits to apply where the backend can.
     pub limits: ResourceLimits,
+    /// What to sweep the step's processes for, while it runs and after its main process ends
+    /// (see [`crate::sweep`]); `None`: no sweeps. Backends that cannot sweep ignore it.
+    pub sweep: Option<SweepConfig>,
 }
 
 impl StepSpec {
@@ -52,6 +57,7 @@ impl StepSpec {
             timeout: None,
             cancel_grace: DEFAULT_CANCEL_GRACE,
             limits: ResourceLimits::default(),
+            sweep: None,
         }
     }
 
@@ -82,6 +88,12 @@ impl StepSpec {
     /// Sets the resource limits.
     pub fn limits(mut self, limits: ResourceLimits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// Asks for sweeps of the step's processes.
+    pub fn sweep(mut self, sweep: SweepConfig) -> Self {
+        self.sweep = Some(sweep);
         self
     }
 }
@@ -225,6 +237,10 @@ pub struct StepOutcome {
     /// False when a process that escaped the tree kept the output open and the executor stopped
     /// reading after a bounded wait: some output may be missing.
     pub output_complete: bool,
+    /// What the sweeps of the step's processes found, when [`StepSpec::sweep`] asked for them:
+    /// `None` when not asked or when the backend does not sweep (`--sandbox none`); a report
+    /// with a `note` when they could not be made as asked.
+    pub sweep: Option<SweepReport>,
 }
 
 /// What a sandbox reports about a job when it ends ([`Executor::finish`](crate::Executor::finish)).

@@ -573,3 +573,65 @@ async fn a_step_cannot_read_its_inits_memory_or_environment() {
     assert_eq!(r.stdout().lines().last(), Some("done"), "{}", r.stderr());
     assert!(!r.stdout().contains("READ-"), "{}", r.stdout());
 }
+
+/// Sweeps for `TOKEN` (and the built-in rule pack).
+fn sweep_for_token(value: &str) -> hermetic::sweep::SweepConfig {
+    use std::sync::Arc;
+    let mut secrets = hermetic::scan::KnownSecrets::new();
+    secrets.add("TOKEN", value);
+    let rules = Arc::new(hermetic::scan::Scanner::new(
+        hermetic::scan::RulePack::builtin(),
+    ));
+    hermetic::sweep::SweepConfig::new(Arc::new(secrets), Some(rules))
+}
+
+#[tokio::test]
+async fn sweeps_see_a_background_process_before_its_namespace_ends() {
+    use hermetic::sweep::{SweepLocation, SweepMatch, SweepPhase};
+    let test = "sweeps_see_a_background_process_before_its_namespace_ends";
+    let Some((ex, ws)) = sandbox(test) else {
+        return;
+    };
+    let secret = "ns-sw33p-value-5678";
+    let step = sh(
+        "export LEAKED=\"$TOKEN\"; sleep 5 & sleep 0.4; echo started",
+        ws.path(),
+    )
+    .env("TOKEN", secret)
+    .sweep(sweep_for_token(secret));
+    let r = run(&ex, step).await;
+    let outcome = r.outcome.expect("the step runs");
+    assert!(outcome.status.success());
+    assert!(
+        outcome.usage.wall < Duration::from_secs(5),
+        "the step waited for sleep"
+    );
+    let report = outcome.sweep.expect("a sweep report");
+    assert!(report.note.is_none(), "{report:?}");
+    // Swept while it ran (every 150 ms over 0.4 s) and after.
+    assert!(report.sweeps >= 2, "{report:?}");
+    let leak = report
+        .findings
+        .iter()
+        .find(|f| {
+            f.location
+                == SweepLocation::Environ {
+                    variable: "LEAKED".into(),
+                }
+        })
+        .unwrap_or_else(|| panic!("no finding for LEAKED: {report:?}"));
+    assert_eq!(leak.comm, "sleep");
+    assert_eq!(leak.phase, SweepPhase::Running);
+    assert_eq!(
+        leak.found,
+        SweepMatch::Secret {
+            name: "TOKEN".into()
+        }
+    );
+    // The pid is the step's own view: small, never the init's 1.
+    assert!(leak.pid > 1 && leak.pid < 100, "{leak:?}");
+    assert!(!format!("{report:?}").contains(secret));
+    // Without sweeps asked for, no report.
+    let r = run(&ex, sh("true", ws.path())).await;
+    assert_eq!(r.outcome.expect("runs").sweep, None);
+}

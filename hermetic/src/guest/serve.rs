@@ -12,16 +12,23 @@ use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use super::channel::Channel;
 use super::machine::Machine;
 use super::step::{run_step, StepPlace, StepResult};
 use super::sweep::StepUser;
+use crate::scan::{KnownSecrets, RulePack, Scanner};
+use crate::sweep::SweepConfig;
 use crate::vm::protocol::{
     check_version, Access, Failure, FailureKind, FrameKind, Hello, HostMessage, Message,
-    ProtocolError, PullRequest, PushRequest, Ready, Reply, Request, Setup, SyncStats,
-    DATA_CHUNK_LEN, PROTOCOL_VERSION,
+    ProtocolError, PullRequest, PushRequest, Ready, Reply, Request, Setup, SyncStats, WireSweep,
+    DATA_CHUNK_LEN, FEATURE_SWEEP, PROTOCOL_VERSION,
 };
+
+/// Shortest time between two sweeps of a running step the agent accepts, in milliseconds.
+const MIN_SWEEP_INTERVAL_MS: u64 = 20;
 use crate::vm::sync::{
     apply_removals, apply_tar, parse_removal_chunk, removal_chunks, write_tar, ApplyOptions,
     Manifest, RelPath, SyncError,
@@ -42,6 +49,8 @@ pub struct GuestAgent<M, T> {
     channel: Channel<T>,
     user: Option<StepUser>,
     manifests: HashMap<PathBuf, Manifest>,
+    /// The built-in rule pack, compiled for the first step whose sweeps ask for it.
+    rules: Option<Arc<Scanner>>,
 }
 
 impl<M: Machine, T: Read + Write + AsFd> GuestAgent<M, T> {
@@ -52,6 +61,7 @@ impl<M: Machine, T: Read + Write + AsFd> GuestAgent<M, T> {
             channel: Channel::new(io),
             user: None,
             manifests: HashMap::new(),
+            rules: None,
         }
     }
 
@@ -69,6 +79,7 @@ impl<M: Machine, T: Read + Write + AsFd> GuestAgent<M, T> {
             kernel_release: self.machine.kernel_release(),
             boot_ms: self.machine.uptime_ms(),
             notes: self.machine.boot_notes(),
+            features: vec![FEATURE_SWEEP.to_owned()],
         };
         self.channel.send(&Reply::Hello(hello))?;
         loop {
@@ -152,6 +163,7 @@ impl<M: Machine, T: Read + Write + AsFd> GuestAgent<M, T> {
             Ok(path) => path,
             Err(failure) => return Ok(Some(Reply::Error(failure))),
         };
+        let sweep = step.sweep.as_ref().map(|wire| self.sweep_config(wire));
         let place = StepPlace {
             chroot: self.machine.step_root(),
             resolved_cwd: self.machine.resolve(working_dir),
@@ -159,11 +171,30 @@ impl<M: Machine, T: Read + Write + AsFd> GuestAgent<M, T> {
         };
         let machine = &self.machine;
         let reap = || machine.reap_orphans();
-        Ok(match run_step(&mut self.channel, &place, step, &reap)? {
-            StepResult::Ended(ended) => Some(Reply::StepEnded(ended)),
-            StepResult::NotStarted(failure) => Some(Reply::Error(failure)),
-            StepResult::HostGone => None,
-        })
+        Ok(
+            match run_step(&mut self.channel, &place, step, sweep, &reap)? {
+                StepResult::Ended(ended) => Some(Reply::StepEnded(ended)),
+                StepResult::NotStarted(failure) => Some(Reply::Error(failure)),
+                StepResult::HostGone => None,
+            },
+        )
+    }
+
+    /// What a step's sweeps look for, from the host's request.
+    fn sweep_config(&mut self, wire: &WireSweep) -> SweepConfig {
+        let mut secrets = KnownSecrets::new();
+        for secret in &wire.secrets {
+            secrets.add(&secret.name, &secret.value);
+        }
+        let rules = wire.rules.then(|| {
+            Arc::clone(
+                self.rules
+                    .get_or_insert_with(|| Arc::new(Scanner::new(RulePack::builtin()))),
+            )
+        });
+        let mut config = SweepConfig::new(Arc::new(secrets), rules);
+        config.interval = Duration::from_millis(wire.interval_ms.max(MIN_SWEEP_INTERVAL_MS));
+        config
     }
 
     fn push(&mut self, push: PushRequest) -> Result<Reply, ProtocolError> {

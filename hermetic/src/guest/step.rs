@@ -11,6 +11,10 @@
 //! pidfd of the main process, with the timeout, the cancel grace and the output drain as its
 //! deadlines.
 //!
+//! With sweeps asked for, every process of the step user is swept (see [`crate::sweep`]) each
+//! interval while the main process runs, and once more when it has ended on its own, before
+//! the rest are killed.
+//!
 //! Must never: run a step as root, leave a process of the step user alive when it reports the
 //! end, or stop reading the channel while the step runs (a Cancel must always get through).
 
@@ -26,6 +30,7 @@ use std::time::{Duration, Instant};
 use super::channel::Channel;
 use super::sweep::StepUser;
 use super::sys::poll_readable;
+use crate::sweep::{ProcDir, ProcStatus, StepSweeper, SweepConfig, SweepPhase};
 use crate::sys::pidfd_open;
 use crate::sys::Reaped;
 use crate::vm::protocol::{
@@ -68,6 +73,7 @@ pub(crate) fn run_step<T: Read + io::Write + AsFd>(
     channel: &mut Channel<T>,
     place: &StepPlace<'_>,
     request: RunStep,
+    sweep: Option<SweepConfig>,
     reap: &dyn Fn(),
 ) -> Result<StepResult, ProtocolError> {
     match std::fs::metadata(&place.resolved_cwd) {
@@ -134,6 +140,7 @@ pub(crate) fn run_step<T: Read + io::Write + AsFd>(
     let stdout: Option<OwnedFd> = child.stdout.take().map(OwnedFd::from);
     let stderr: Option<OwnedFd> = child.stderr.take().map(OwnedFd::from);
     drop(child);
+    let sweep = sweep.map(|config| GuestSweep::new(&config, &request, place.user.uid, started));
     let supervision = Supervision {
         pid,
         pidfd: pidfd_open(pid).ok(),
@@ -143,6 +150,7 @@ pub(crate) fn run_step<T: Read + io::Write + AsFd>(
         timeout: request.timeout_ms.map(Duration::from_millis),
         grace: Duration::from_millis(request.cancel_grace_ms),
         started,
+        sweep,
     };
     supervision.run(channel, reap, limits)
 }
@@ -245,6 +253,53 @@ struct Supervision {
     timeout: Option<Duration>,
     grace: Duration,
     started: Instant,
+    sweep: Option<GuestSweep>,
+}
+
+/// The sweeps of the step's processes: every process of the step user, in the guest's `/proc`.
+struct GuestSweep {
+    sweeper: StepSweeper,
+    dir: Option<ProcDir>,
+    uid: u32,
+    interval: Duration,
+    next: Instant,
+}
+
+impl GuestSweep {
+    fn new(config: &SweepConfig, request: &RunStep, uid: u32, started: Instant) -> GuestSweep {
+        let env = request
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_os_str().as_bytes(), v.as_os_str().as_bytes()));
+        let mut sweeper = StepSweeper::new(config, env);
+        let dir = match ProcDir::open(Path::new("/proc")) {
+            Ok(dir) => Some(dir),
+            Err(e) => {
+                sweeper.note(format!("the guest's /proc could not be opened: {e}"));
+                None
+            }
+        };
+        GuestSweep {
+            sweeper,
+            dir,
+            uid,
+            interval: config.interval,
+            next: started + config.interval,
+        }
+    }
+
+    fn sweep(&mut self, phase: SweepPhase) {
+        let Some(dir) = &self.dir else {
+            return;
+        };
+        let uid = self.uid;
+        let select = |_: i32, status: &ProcStatus| status.uids.contains(&uid);
+        match phase {
+            SweepPhase::Running => self.sweeper.sweep(dir, &select, phase),
+            SweepPhase::AfterExit => self.sweeper.sweep_after_exit(dir, &select),
+        }
+        self.next = Instant::now() + self.interval;
+    }
 }
 
 impl Supervision {
@@ -312,6 +367,13 @@ impl Supervision {
             if reaped.is_some() && self.stdout.is_none() && self.stderr.is_none() {
                 break true;
             }
+            if let Some(sweep) = self
+                .sweep
+                .as_mut()
+                .filter(|s| reaped.is_none() && Instant::now() >= s.next)
+            {
+                sweep.sweep(SweepPhase::Running);
+            }
             let now = Instant::now();
             if drain_until.is_some_and(|d| now >= d) {
                 break false;
@@ -332,6 +394,7 @@ impl Supervision {
             if reaped.is_none() {
                 wake.extend(deadline.filter(|_| ending == WireEnding::Exited));
                 wake.extend(kill_at);
+                wake.extend(self.sweep.as_ref().map(|s| s.next));
                 if self.pidfd.is_none() {
                     wake.push(now + FALLBACK_TICK);
                 }
@@ -401,6 +464,10 @@ impl Supervision {
                     Err(e) => return Err(ProtocolError::Io(e)),
                 };
                 reaped = Some((result, self.started.elapsed()));
+                // What the step left running is still there: the last sweep, then the kill.
+                if let Some(sweep) = self.sweep.as_mut().filter(|_| ending == WireEnding::Exited) {
+                    sweep.sweep(SweepPhase::AfterExit);
+                }
                 self.user.kill_all(reap);
                 drain_until = Some(Instant::now() + DRAIN_WAIT);
             }
@@ -426,6 +493,7 @@ impl Supervision {
             },
             limits,
             output_complete,
+            sweep: self.sweep.map(|s| s.sweeper.finish()),
         }))
     }
 }

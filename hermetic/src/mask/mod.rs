@@ -173,7 +173,7 @@ impl Masker {
     }
 
     /// The merged byte ranges to mask, in order; touching ranges are merged.
-    fn masked_ranges(&self, bytes: &[u8]) -> Vec<(usize, usize)> {
+    pub(crate) fn masked_ranges(&self, bytes: &[u8]) -> Vec<(usize, usize)> {
         let matcher = self.matcher();
         let mut ranges: Vec<(usize, usize)> = Vec::new();
         let mut state = matcher.start();

@@ -319,6 +319,8 @@ pub(crate) fn monitor(input: &mut ForkInput<'_>) -> ! {
         Ok(pid) => pid,
         Err(e) => fail(Stage::Fork, e),
     };
+    // The runner sweeps the step's processes through the init's view of them.
+    report(REPORT_FD, Record::InitForked { pid: init.as_raw() });
 
     loop {
         match relayed.wait() {
@@ -488,13 +490,13 @@ fn init(input: &mut ForkInput<'_>) -> ! {
             Ok(_) => loop {
                 match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
                     Ok(WaitStatus::Exited(pid, code)) if pid == step_pid => {
-                        finish(Record::Status {
+                        finish_held(Record::Status {
                             signaled: false,
                             value: code,
                         })
                     }
                     Ok(WaitStatus::Signaled(pid, signal, _)) if pid == step_pid => {
-                        finish(Record::Status {
+                        finish_held(Record::Status {
                             signaled: true,
                             value: signal as i32,
                         })
@@ -511,6 +513,18 @@ fn init(input: &mut ForkInput<'_>) -> ! {
 /// Reports the step's status and ends the init, which ends every process left in the namespace.
 fn finish(record: Record) -> ! {
     report(REPORT_FD, record);
+    exit(0)
+}
+
+/// Reports the step's status, then waits for the runner's release on [`GO_FD`] before ending
+/// the init: meanwhile the processes the step left running still exist, and the runner sweeps
+/// them. Without sweeps the descriptor is `/dev/null`, which releases at once; a runner that
+/// is gone releases too (end of file), and the monitor's death kills the init anyway.
+fn finish_held(record: Record) -> ! {
+    report(REPORT_FD, record);
+    let mut byte = [0u8; 1];
+    // SAFETY: reads at most one byte into a local buffer.
+    let _ = unsafe { libc::read(GO_FD, byte.as_mut_ptr().cast(), 1) };
     exit(0)
 }
 

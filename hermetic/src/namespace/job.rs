@@ -149,6 +149,7 @@ pub(crate) fn set_up_blocking(
         } else {
             Namespaces::Create
         },
+        sweep: None,
     };
     run_on_thread(job, launched_tx, ended_tx);
     let early = || ExecError::Lost("the sandbox's set-up ended without a result".to_owned());

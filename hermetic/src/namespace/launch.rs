@@ -23,6 +23,7 @@ use tokio::sync::oneshot;
 use super::child::{self, ExecPointers, ForkInput, HelperFds, SandboxImage};
 use super::job::JobNamespaces;
 use super::protocol::{read_record, Record};
+use super::sweep::NamespaceSweep;
 use super::IdMaps;
 use crate::cgroup::StepCgroup;
 use crate::supervise::TreeControl;
@@ -130,6 +131,9 @@ pub(crate) struct SandboxJob {
     pub(crate) cgroup: Arc<StepCgroup>,
     pub(crate) maps: IdMaps,
     pub(crate) namespaces: Namespaces,
+    /// The step's sweeps: told where the init is, and given the last sweep before the init is
+    /// released (see `child::finish_held`).
+    pub(crate) sweep: Option<Arc<NamespaceSweep>>,
 }
 
 pub(crate) struct Launched {
@@ -215,8 +219,13 @@ pub(crate) fn run_on_thread(
             nix::sys::stat::Mode::empty(),
         )
         .map_err(|e| ExecError::system("cannot open /dev/null", e))?;
-        // Only a sandbox that creates its namespaces waits for a go (after its maps).
-        let go = if creates { Some(pipe()?) } else { None };
+        // A sandbox that creates its namespaces waits for a go (after its maps); a swept step's
+        // init waits on the same descriptor for its release after the step's main process.
+        let go = if creates || job.sweep.is_some() {
+            Some(pipe()?)
+        } else {
+            None
+        };
         Ok::<_, ExecError>((devnull, pipe()?, pipe()?, pipe()?, go))
     })();
     let (devnull, (out_r, out_w), (err_r, err_w), (report_r, report_w), go) = match prepared {
@@ -226,7 +235,7 @@ pub(crate) fn run_on_thread(
             return;
         }
     };
-    let (go_r, go_w) = go.unzip();
+    let (go_r, mut go_w) = go.unzip();
     let sources = if creates {
         job.image.sources.len()
     } else {
@@ -278,11 +287,15 @@ pub(crate) fn run_on_thread(
         started_at,
     }));
 
+    if let Some(sweep) = &job.sweep {
+        sweep.monitor_forked(monitor.as_raw());
+    }
     let mut report = File::from(report_r);
     let mut records = Vec::new();
     let mut setup_failure = None;
     let mut kept = None;
-    match read_record(&mut report) {
+    let first = read_record(&mut report);
+    match first {
         Ok(Some(Record::Unshared)) => {
             let prepared = write_id_maps(monitor, &job.maps)
                 .map_err(|e| ("writing the uid/gid maps", e))
@@ -302,14 +315,22 @@ pub(crate) fn run_on_thread(
                 (Err(e), _) => setup_failure = Some(e),
             }
         }
-        Ok(Some(other)) => records.push(other),
+        Ok(Some(other)) => {
+            take_record(other, job.sweep.as_deref(), &mut go_w);
+            records.push(other);
+        }
         Ok(None) | Err(_) => {}
     }
-    // Closing our end tells a monitor still waiting that no go will come.
-    drop(go_w);
+    if creates {
+        // Closing our end tells a monitor still waiting that no go will come.
+        go_w = None;
+    }
     while let Ok(Some(record)) = read_record(&mut report) {
+        take_record(record, job.sweep.as_deref(), &mut go_w);
         records.push(record);
     }
+    // Releases an init still held (no status came).
+    drop(go_w);
     // Every helper has closed the report pipe: the monitor is ending. Wait without reaping, then
     // mark it reaped under the lock so no signal reaches a reused pid.
     crate::sys::wait_until_ended(monitor);
@@ -329,6 +350,23 @@ pub(crate) fn run_on_thread(
         }),
     };
     let _ = ended_tx.send(result);
+}
+
+/// Acts on a record for the step's sweeps: where the init is, that the step started, and, once
+/// its main process has ended, the last sweep and then the init's release.
+fn take_record(record: Record, sweep: Option<&NamespaceSweep>, release: &mut Option<OwnedFd>) {
+    let Some(sweep) = sweep else {
+        return;
+    };
+    match record {
+        Record::InitForked { pid } => sweep.init_forked(pid),
+        Record::Started => sweep.step_started(),
+        Record::Status { .. } => {
+            sweep.sweep_after_exit();
+            *release = None;
+        }
+        _ => {}
+    }
 }
 
 #[cfg(test)]

@@ -14,7 +14,10 @@
 //! `no_new_privs`; on the host it is an unprivileged uid (see [`HostIdentity`]). Memory and
 //! process-count limits go into a per-step cgroup where the host lets the runner create one.
 //!
-//! How the processes are arranged and set up is in [`child`]; the file system in [`plan`].
+//! How the processes are arranged and set up is in [`child`]; the file system in [`plan`]. When a
+//! step asks for sweeps ([`StepSpec::sweep`]), the runner sweeps its PID namespace through the
+//! step's own `/proc` while it runs, and once more after its main process has ended, while the
+//! init holds the namespace alive (see [`sweep`]).
 //!
 //! Must never: run a step with the runner's host identity when the runner is root, give a step a
 //! capability, expose a host path that was not listed (beyond the read-only system directories),
@@ -27,6 +30,7 @@ mod launch;
 mod mounts;
 mod plan;
 mod protocol;
+mod sweep;
 
 use std::ffi::{CString, OsString};
 use std::os::unix::ffi::OsStrExt;
@@ -40,6 +44,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cgroup::{CgroupLayout, StepCgroup};
 use crate::host::unique_cgroup_name;
 use crate::supervise::{supervise, Started};
+use crate::sweep::StepSweeper;
 use crate::{
     Containment, ExecError, Executor, ExitStatus, FinishFuture, OutputChunk, ResourceUsage,
     SandboxReport, StepFuture, StepOutcome, StepSpec,
@@ -50,6 +55,7 @@ use launch::{run_on_thread, ExecImage, Namespaces, SandboxJob};
 use mounts::ChildOp;
 use plan::{host_entry, MountOp, MountPlan, PlanInput};
 use protocol::{Record, Stage};
+use sweep::NamespaceSweep;
 
 /// The hostname every sandbox has unless configured otherwise.
 pub const DEFAULT_HOSTNAME: &str = "hrun-sandbox";
@@ -370,12 +376,17 @@ impl NamespaceExecutor {
         ));
         let (launched_tx, launched_rx) = oneshot::channel();
         let (ended_tx, ended_rx) = oneshot::channel();
+        let sweep = step.sweep.as_ref().map(|config| {
+            let env = step.env.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes()));
+            NamespaceSweep::new(StepSweeper::new(config, env), config.interval)
+        });
         let job = SandboxJob {
             image: Arc::clone(&self.image),
             exec: Some(exec),
             cgroup: Arc::clone(&cgroup),
             maps: self.maps.clone(),
             namespaces: Namespaces::Enter(namespaces),
+            sweep: sweep.clone(),
         };
         std::thread::Builder::new()
             .name("hrun-sandbox-step".to_owned())
@@ -384,6 +395,7 @@ impl NamespaceExecutor {
         let launched = launched_rx.await.map_err(|_| {
             ExecError::Lost("the step's thread ended before starting it".to_owned())
         })??;
+        let sweeping = sweep.as_ref().map(|s| (Arc::clone(s), s.start_periodic()));
         let started_at = launched.started_at;
         let started = Started {
             stdout: launched.stdout,
@@ -392,6 +404,13 @@ impl NamespaceExecutor {
             ended: ended_rx,
         };
         let supervised = supervise(started, step.timeout, step.cancel_grace, output, cancel).await;
+        let sweep_report = match sweeping {
+            Some((sweep, thread)) => tokio::task::spawn_blocking(move || sweep.finish(thread))
+                .await
+                .ok()
+                .flatten(),
+            None => None,
+        };
         let ended = supervised.ended?;
         if let Some(e) = setup_error(&ended.records) {
             return Err(e);
@@ -438,6 +457,7 @@ impl NamespaceExecutor {
             limits: cgroup.reports().to_vec(),
             containment: Containment::PidNamespace,
             output_complete: supervised.output_complete,
+            sweep: sweep_report,
         })
     }
 }

@@ -116,6 +116,8 @@ pub(crate) enum Record {
     Status { signaled: bool, value: i32 },
     /// Set-up finished and no program was asked for (the job's set-up sandbox, the probe).
     SetupDone,
+    /// The monitor forked the init, whose pid (in the runner's PID namespace) is `pid`.
+    InitForked { pid: i32 },
 }
 
 impl Record {
@@ -127,6 +129,7 @@ impl Record {
             Record::Started => (4, 0, 0),
             Record::Status { signaled, value } => (5, i32::from(signaled), value),
             Record::SetupDone => (6, 0, 0),
+            Record::InitForked { pid } => (7, pid, 0),
         };
         let mut out = [0u8; RECORD_LEN];
         for (chunk, word) in out.chunks_exact_mut(4).zip([kind, a, b]) {
@@ -151,6 +154,7 @@ impl Record {
                 value: b,
             },
             6 => Record::SetupDone,
+            7 => Record::InitForked { pid: a },
             _ => return None,
         })
     }
@@ -206,6 +210,7 @@ mod tests {
                 value: 9,
             },
             Record::SetupDone,
+            Record::InitForked { pid: 4242 },
         ];
         let mut stream = Vec::new();
         for r in records {

@@ -21,6 +21,10 @@
 //! assert!(!findings[0].to_string().contains("npm_aB3"));
 //! ```
 //!
+//! [`KnownSecrets`] finds the job's own secrets by value (in every encoding the masker knows),
+//! where the rules find secrets by shape: both look at artifacts and at the processes a step
+//! leaves ([`crate::sweep`]).
+//!
 //! What this module must never do: put a matched value (or part of one) in a [`Finding`], an error
 //! or a `Debug` output; follow a symbolic link inside a tree, or open a FIFO or device.
 
@@ -30,6 +34,7 @@ mod decode;
 mod detect;
 mod entropy;
 mod finding;
+mod known;
 mod locate;
 mod pack;
 mod walk;
@@ -38,6 +43,7 @@ pub use allow::{Allowlist, Condition, RegexTarget};
 pub use detect::{DEFAULT_DECODE_DEPTH, LINE_CONTEXT, MULTILINE_CONTEXT};
 pub use entropy::shannon_entropy;
 pub use finding::{Encoding, Finding, Fingerprint};
+pub use known::{KnownHit, KnownSecrets, KNOWN_SECRET_RULE, MIN_KNOWN_LEN};
 pub use pack::{Rule, RulePack, RulePackError, BUILTIN_RULES};
 pub use walk::{ScanFailure, ScanReport, ScanStats};
 

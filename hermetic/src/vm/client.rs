@@ -39,11 +39,11 @@ use tokio_util::sync::CancellationToken;
 use super::protocol::{
     check_version, control_frame, encode_header, Access, FrameDecoder, FrameKind, GuestMessage,
     Hello, Message, ProtocolError, PullRequest, PushRequest, Ready, Reply, Request, Setup,
-    SyncStats, WireBytes, DATA_CHUNK_LEN, PROTOCOL_VERSION,
+    SyncStats, WireBytes, DATA_CHUNK_LEN, FEATURE_SWEEP, PROTOCOL_VERSION,
 };
 use super::sync::{ApplyOptions, Manifest, SyncError};
 use crate::{OutputChunk, OutputStream, StepOutcome, StepSpec};
-use convert::{outcome, refused, step_failure, sync_error, unexpected, wire_step};
+use convert::{outcome, refused, step_failure, sweep_report, sync_error, unexpected, wire_step};
 pub use error::AgentError;
 
 /// How long past a step's timeout (and cancel grace) the guest may take to report its end
@@ -137,13 +137,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> AgentClient<S> {
         output: mpsc::Sender<OutputChunk>,
         cancel: CancellationToken,
     ) -> Result<StepOutcome, AgentError> {
-        let request = Request::RunStep(wire_step(step)?);
+        let sweeps = self.agent_sweeps();
+        let request = Request::RunStep(wire_step(step, sweeps)?);
         self.begin()?;
         let result = match self.send(&request).await {
             Ok(()) => self.supervise(step, &output, &cancel).await,
             Err(e) => Err(e),
         };
-        self.end(result)
+        self.end(result).map(|mut outcome| {
+            outcome.sweep = sweep_report(step, sweeps, outcome.sweep.take());
+            outcome
+        })
+    }
+
+    /// Whether the agent announced that it sweeps steps' processes.
+    fn agent_sweeps(&self) -> bool {
+        self.hello
+            .as_ref()
+            .is_some_and(|h| h.features.iter().any(|f| f == FEATURE_SWEEP))
     }
 
     async fn supervise(

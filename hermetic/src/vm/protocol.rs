@@ -9,8 +9,8 @@
 //! [`write_frame`] are the blocking conveniences.
 //!
 //! Must never: panic, hang or allocate past one maximal frame on any input; this module is
-//! fuzzed (`fuzz/fuzz_targets/agent_protocol.rs`). Only std, serde and serde_json: the guest
-//! agent links it.
+//! fuzzed (`fuzz/fuzz_targets/agent_protocol.rs`). Only std, serde and serde_json (and the
+//! sweep report's types): the guest agent links it.
 
 mod frame;
 mod message;
@@ -25,8 +25,9 @@ pub use frame::{
 pub use message::{
     check_version, control_frame, Access, Failure, FailureKind, GuestMessage, Hello, HostMessage,
     Ipv6Setup, Message, NetworkSetup, PullRequest, PushRequest, Ready, Reply, Request, RunStep,
-    Setup, StepEnded, SyncStats, WireEnding, WireLimit, WireLimitKind, WireStatus, WireUsage,
-    AGENT_PORT_NAME, PROTOCOL_VERSION, ROOT_DISK_SERIAL, SCRATCH_DISK_SERIAL,
+    Setup, StepEnded, SyncStats, WireEnding, WireLimit, WireLimitKind, WireSecret, WireStatus,
+    WireSweep, WireUsage, AGENT_PORT_NAME, FEATURE_SWEEP, PROTOCOL_VERSION, ROOT_DISK_SERIAL,
+    SCRATCH_DISK_SERIAL,
 };
 pub use wire::WireBytes;
 

@@ -6,7 +6,7 @@
 //! whose `if` holds with `cancelled()` (`always()`, `cancelled()`) run after that; a second
 //! Ctrl-C stops those too.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -21,18 +21,22 @@ use actions_compat::commands::{
     Allowances, ALLOW_UNSECURE_COMMANDS_ENV, ALLOW_UNSECURE_STOP_TOKENS_ENV,
 };
 use actions_compat::expr::JobStatus;
+use hermetic::scan::KnownSecrets;
+use hermetic::sweep::{SweepConfig, SweepReport};
 use hermetic::{Executor, SandboxReport};
 
 use crate::actions::ActionStore;
 use crate::evidence::job::JobEnd;
 use crate::evidence::RunEvidence;
 
+use super::artifact_scan::scan_artifacts;
 use super::contexts::{runner_context, string_map, Contexts, EvalError};
+use super::determinism::{JobEnvironment, RunEnvironment};
 use super::files::FileCommands;
 use super::job::JobDescription;
 use super::output::{JobLog, Level, LiveLog};
 use super::result::{write_json, AnnotationRecord, Conclusion, JobResult, StepResult};
-use super::secret_scan::{describe, JobScan, ScanPolicy};
+use super::secret_scan::{describe, describe_sweep, JobScan, ScanPolicy};
 use super::step::{PostStep, Scope, StepsShown};
 use super::workspace::{JobDirs, Owner};
 use super::SharedMasker;
@@ -74,6 +78,8 @@ pub struct JobSetup {
     pub evidence: Option<Arc<RunEvidence>>,
     /// The secret scan of the job's outputs and summaries.
     pub secret_scan: JobScan,
+    /// `SOURCE_DATE_EPOCH`, time zone, locale, hostname and clock of the run's steps.
+    pub environment: Arc<RunEnvironment>,
 }
 
 /// A job being run; the step loop is in [`super::step`].
@@ -112,6 +118,14 @@ pub struct JobRun {
     pub(super) timer: Option<tokio::task::JoinHandle<()>>,
     pub(super) store: Arc<ActionStore>,
     pub(super) secret_scan: JobScan,
+    /// The job's secrets, looked for by value in its processes and artifacts.
+    pub(super) known: Arc<KnownSecrets>,
+    /// What each process of the job is swept for.
+    pub(super) sweep: SweepConfig,
+    /// The deterministic environment of the job's steps (settled by `prepare`, once the job's
+    /// `env` is known).
+    pub(super) determinism: JobEnvironment,
+    pub(super) run_environment: Arc<RunEnvironment>,
 }
 
 /// How a job ended, for the scheduler.
@@ -192,6 +206,14 @@ pub async fn run_job(setup: JobSetup) -> JobEnded {
 
     // A job that starts after the run was cancelled (its `if` holds with `cancelled()`) runs
     // its steps normally, as on GitHub; only the second Ctrl-C stops it.
+    let known = {
+        let mut known = KnownSecrets::new();
+        for (name, value) in setup.desc.given.secrets.iter() {
+            known.add(name, value);
+        }
+        Arc::new(known)
+    };
+    let sweep = SweepConfig::new(Arc::clone(&known), Some(setup.secret_scan.scanner()));
     let job_cancel = if setup.cancel.first.is_cancelled() {
         setup.cancel.second.child_token()
     } else {
@@ -227,6 +249,10 @@ pub async fn run_job(setup: JobSetup) -> JobEnded {
         timer: None,
         store: setup.store,
         secret_scan: setup.secret_scan,
+        known,
+        sweep,
+        determinism: setup.environment.for_job(&IndexMap::new()),
+        run_environment: Arc::clone(&setup.environment),
     };
     let timed_out = Arc::new(AtomicBool::new(false));
     let (steps, name, prepared) = run.run_all(&timed_out).await;
@@ -246,6 +272,7 @@ pub async fn run_job(setup: JobSetup) -> JobEnded {
     for failure in &sandbox_report.failures {
         run.error(failure, None);
     }
+    let withheld = run.scan_artifacts().await;
     let cancelled = run.job_cancel.is_cancelled();
     let failed = !prepared
         || !sandbox_report.failures.is_empty()
@@ -256,9 +283,9 @@ pub async fn run_job(setup: JobSetup) -> JobEnded {
         IndexMap::new()
     };
     let failed = if run.secret_scan.fails_job() {
-        let n = run.secret_scan.findings().len();
+        let n = run.secret_scan.total();
         run.error(
-            &format!("The secret scan found {n} secret(s) in this job's outputs or summaries; the job fails (--secret-scan fail)."),
+            &format!("The secret scan found {n} secret(s) in this job's outputs, summaries, processes or artifacts; the job fails (--secret-scan fail)."),
             None,
         );
         true
@@ -348,8 +375,13 @@ pub async fn run_job(setup: JobSetup) -> JobEnded {
             facts: result.sandbox_details.clone(),
             sandbox_files: sandbox_report.files.keys().cloned().collect(),
             inputs: run.desc.given.inputs.clone(),
+            matrix: run.desc.given.matrix.clone(),
+            vars: run.desc.given.vars.clone(),
+            environment: prepared.then(|| run.determinism.record()),
             secret_findings: run.secret_scan.findings().to_vec(),
             masker: masker.clone(),
+            withheld,
+            secret_total: run.secret_scan.total(),
         };
         let written = tokio::task::spawn_blocking(move || evidence.finish_job(recorder, end)).await;
         let note = match written {
@@ -375,6 +407,12 @@ pub async fn run_job(setup: JobSetup) -> JobEnded {
                     )),
                     Some(Err(e)) => note.push_str(&format!("; ✗ receipt not attached: {e}")),
                     None => {}
+                }
+                if !w.withheld.is_empty() {
+                    note.push_str(&format!(
+                        "; withheld by the secret scan: {}",
+                        masker.mask(&w.withheld.join(", "))
+                    ));
                 }
                 note
             }
@@ -475,6 +513,10 @@ impl JobRun {
         }
         self.env = env;
         self.contexts.set("env", string_map(&self.env));
+        self.determinism = self.run_environment.for_job(&self.env);
+        if let Some(why) = self.determinism.refusal() {
+            return Err(PrepareError::Io(why));
+        }
         self.allow = Allowances {
             unsecure_commands: self.flag(ALLOW_UNSECURE_COMMANDS_ENV),
             unsecure_stop_tokens: self.flag(ALLOW_UNSECURE_STOP_TOKENS_ENV),
@@ -600,6 +642,80 @@ impl JobRun {
             }
         }
         !messages.is_empty()
+    }
+
+    /// Records what the sweeps of a step's processes found: each finding becomes an annotation
+    /// of the step (an error under `--secret-scan fail`, else a warning) and goes to
+    /// `secret-scan.json`; a reason the sweeps were partial is logged.
+    pub(super) fn record_sweep(&mut self, step: &str, report: SweepReport) {
+        let policy = self.secret_scan.policy();
+        if let Some(note) = &report.note {
+            self.log
+                .info(&format!("secret sweep of step {step}: {note}"));
+        }
+        let messages: Vec<String> = self
+            .secret_scan
+            .add_sweeps(step, report)
+            .iter()
+            .map(|f| describe_sweep(&f.finding, policy))
+            .collect();
+        for message in &messages {
+            match policy {
+                ScanPolicy::Fail => self.annotate(Level::Error, "error", message, Some(step)),
+                ScanPolicy::Report => self.annotate(Level::Warning, "warning", message, Some(step)),
+            }
+        }
+    }
+
+    /// Scans `$HRUN_ARTIFACTS` (the sandbox has ended) and records what it finds, as
+    /// [`scan_value`](Self::scan_value) does; returns the artifacts to withhold (those with a
+    /// finding, under `--secret-scan fail`).
+    async fn scan_artifacts(&mut self) -> BTreeSet<String> {
+        let dir = self.dirs.artifacts.clone();
+        let scanner = self.secret_scan.scanner();
+        let known = Arc::clone(&self.known);
+        let scanned =
+            tokio::task::spawn_blocking(move || scan_artifacts(&dir, &scanner, &known)).await;
+        let found = match scanned {
+            Ok(found) => found,
+            Err(e) => {
+                self.error(
+                    &format!("The artifacts could not be scanned for secrets: {e}"),
+                    None,
+                );
+                return BTreeSet::new();
+            }
+        };
+        let policy = self.secret_scan.policy();
+        for error in &found.errors {
+            self.warning(&format!(
+                "Secret scan: artifact {error}; it was not scanned."
+            ));
+        }
+        let messages: Vec<String> = found.findings.iter().map(|f| describe(f, policy)).collect();
+        for message in &messages {
+            match policy {
+                ScanPolicy::Fail => self.annotate(Level::Error, "error", message, None),
+                ScanPolicy::Report => self.annotate(Level::Warning, "warning", message, None),
+            }
+        }
+        let withheld = match policy {
+            ScanPolicy::Fail => found.with_findings.clone(),
+            ScanPolicy::Report => BTreeSet::new(),
+        };
+        for name in &withheld {
+            self.error(
+                &format!("Artifact `{name}` is withheld: it holds a secret, so it is kept out of the job's artifacts and provenance (--secret-scan fail)."),
+                None,
+            );
+        }
+        let record = self.secret_scan.artifacts_mut();
+        record.scanned = found.files;
+        record.bytes = found.bytes;
+        record.errors = found.errors;
+        record.withheld = withheld.iter().cloned().collect();
+        self.secret_scan.add_artifact_findings(found.findings);
+        withheld
     }
 
     /// The job's status for conditions: cancelled, failed so far, or success.

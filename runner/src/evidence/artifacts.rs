@@ -3,7 +3,12 @@
 //!
 //! The directory is hostile: nothing in it is followed (a symbolic link, a FIFO or a device is
 //! skipped and reported, never read), and names are taken as relative paths with `/`.
+//!
+//! An artifact the secret scan withheld (`--secret-scan fail`, see `engine::artifact_scan`) is
+//! neither kept nor hashed: it is no subject of the provenance, and it is removed with the job's
+//! directories.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -25,12 +30,15 @@ pub struct Collected {
     pub artifacts: Vec<Artifact>,
     /// Entries that are not regular files or directories (not read), by name.
     pub skipped: Vec<String>,
+    /// Artifacts withheld by the secret scan (not kept, not hashed), by name.
+    pub withheld: Vec<String>,
     /// Where the artifacts are now.
     pub dir: Option<PathBuf>,
 }
 
-/// Moves `from` (the job's `$HRUN_ARTIFACTS`) to `to` and hashes every regular file in it.
-pub fn collect(from: &Path, to: &Path) -> std::io::Result<Collected> {
+/// Moves `from` (the job's `$HRUN_ARTIFACTS`) to `to` and hashes every regular file in it but
+/// those named in `withheld`, which are removed instead.
+pub fn collect(from: &Path, to: &Path, withheld: &BTreeSet<String>) -> std::io::Result<Collected> {
     let mut collected = Collected::default();
     let Ok(meta) = std::fs::symlink_metadata(from) else {
         return Ok(collected);
@@ -39,8 +47,24 @@ pub fn collect(from: &Path, to: &Path) -> std::io::Result<Collected> {
         collected.skipped.push(".".to_owned());
         return Ok(collected);
     }
-    let mut files = Vec::new();
-    walk(from, "", &mut files, &mut collected.skipped)?;
+    let Listing {
+        mut files,
+        not_regular,
+    } = regular_files(from)?;
+    collected.skipped = not_regular;
+    files.retain(|(name, _)| {
+        let keep = !withheld.contains(name);
+        if !keep {
+            collected.withheld.push(name.clone());
+        }
+        keep
+    });
+    for name in &collected.withheld {
+        // Gone before the directory moves: a withheld artifact never reaches the job's
+        // artifacts (the directory is the runner's; a file that cannot be removed fails the
+        // evidence rather than being kept).
+        std::fs::remove_file(from.join(name))?;
+    }
     if files.is_empty() {
         return Ok(collected);
     }
@@ -66,6 +90,22 @@ pub fn collect(from: &Path, to: &Path) -> std::io::Result<Collected> {
     collected.artifacts = hash_all(&dir, files)?;
     collected.dir = Some(dir);
     Ok(collected)
+}
+
+/// What a directory of artifacts holds.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// Regular files: relative names with `/`, and sizes.
+    pub files: Vec<(String, u64)>,
+    /// Entries that are neither regular files nor directories, sorted.
+    pub not_regular: Vec<String>,
+}
+
+/// The regular files under `dir`, never following a link.
+pub fn regular_files(dir: &Path) -> std::io::Result<Listing> {
+    let mut listing = Listing::default();
+    walk(dir, "", &mut listing.files, &mut listing.not_regular)?;
+    Ok(listing)
 }
 
 /// Regular files under `dir` (relative names, sizes), never following a link.
@@ -175,7 +215,7 @@ mod tests {
         std::fs::write(from.join("sub/b.txt"), b"bb").unwrap();
         std::os::unix::fs::symlink("/etc/passwd", from.join("link")).unwrap();
         let to = dir.path().join("out/artifacts");
-        let c = collect(&from, &to).unwrap();
+        let c = collect(&from, &to, &BTreeSet::new()).unwrap();
         let names: Vec<&str> = c.artifacts.iter().map(|a| a.name.as_str()).collect();
         assert_eq!(names, ["a.bin", "sub/b.txt"]);
         assert_eq!(c.artifacts[1].sha256, Sha256Digest::of(b"bb"));
@@ -186,8 +226,30 @@ mod tests {
     #[test]
     fn no_directory_means_no_artifacts() {
         let dir = tempfile::tempdir().unwrap();
-        let c = collect(&dir.path().join("none"), &dir.path().join("out")).unwrap();
+        let c = collect(
+            &dir.path().join("none"),
+            &dir.path().join("out"),
+            &BTreeSet::new(),
+        )
+        .unwrap();
         assert!(c.artifacts.is_empty());
         assert!(c.dir.is_none());
+    }
+
+    #[test]
+    fn a_withheld_artifact_is_neither_kept_nor_hashed() {
+        let dir = tempfile::tempdir().unwrap();
+        let from = dir.path().join("artifacts");
+        std::fs::create_dir_all(from.join("sub")).unwrap();
+        std::fs::write(from.join("ok.txt"), b"ok").unwrap();
+        std::fs::write(from.join("sub/leak.txt"), b"leak").unwrap();
+        let to = dir.path().join("out/artifacts");
+        let withheld = BTreeSet::from(["sub/leak.txt".to_owned()]);
+        let c = collect(&from, &to, &withheld).unwrap();
+        let names: Vec<&str> = c.artifacts.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["ok.txt"]);
+        assert_eq!(c.withheld, ["sub/leak.txt"]);
+        assert!(to.join("ok.txt").is_file());
+        assert!(!to.join("sub/leak.txt").exists());
     }
 }

@@ -7,7 +7,7 @@
 //! (and, with `--git-notes`, the receipt's) and a `key_used` record of each, sealed by a second
 //! checkpoint in the log; the receipt is attached to the source commit last.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -24,16 +24,17 @@ use provenance::evidence::{
     PROVENANCE,
 };
 use provenance::receipt::{Receipt, ReceiptCheckpoint};
+use provenance::reproducibility::REPRODUCIBILITY;
 use provenance::slsa::{
     job_statement, BuildDefinition, BuildMetadata, Builder, ExternalParameters, InternalParameters,
-    RunDetails, RunnerParameters, SandboxParameters, WorkflowRef, HRUN_BUILD_TYPE,
+    RunDetails, RunnerParameters, SandboxParameters, StepEnvironment, WorkflowRef, HRUN_BUILD_TYPE,
 };
 use provenance::statement::ResourceDescriptor;
 
 use super::artifacts::{self, Collected};
 use super::events;
 use super::git_notes;
-use super::{builder_id, now_rfc3339, read_member, JobRecorder, RunEvidence};
+use super::{builder_id, now_rfc3339, read_member, FinishedJob, JobRecorder, RunEvidence};
 use crate::engine::result::StepResult;
 use crate::engine::SharedMasker;
 
@@ -56,9 +57,20 @@ pub struct JobEnd {
     pub sandbox_files: Vec<String>,
     /// `inputs` of the job.
     pub inputs: Json,
+    /// `matrix` of the job (`null` outside a matrix).
+    pub matrix: Json,
+    /// `vars` of the run.
+    pub vars: Json,
+    /// The deterministic environment its steps got; `None` when the job could not be prepared.
+    pub environment: Option<StepEnvironment>,
     /// What the job's secret scan found (recorded by rule and place, never by value).
     pub secret_findings: Vec<hermetic::scan::Finding>,
     pub masker: SharedMasker,
+    /// Artifacts the secret scan withheld (`--secret-scan fail`): no subjects, not kept.
+    pub withheld: BTreeSet<String>,
+    /// How many secrets the job's secret scan and sweeps found, all kinds counted (the
+    /// sweeps' findings and withheld artifacts are recorded as one summary record).
+    pub secret_total: usize,
 }
 
 /// What was written.
@@ -73,6 +85,8 @@ pub struct JobEvidence {
     pub skipped: Vec<String>,
     /// With `--git-notes`: the commit the receipt was attached to, or why it was not.
     pub receipt: Option<Result<String, String>>,
+    /// Artifacts the secret scan withheld (not recorded, not kept).
+    pub withheld: Vec<String>,
 }
 
 /// Known report kinds and the sandbox file that holds each.
@@ -90,8 +104,12 @@ impl RunEvidence {
         let began = Instant::now();
         let mut seqs = recorder.seqs;
         let invocation_id = format!("hrun:run:{}:job:{}", self.facts.run_id, end.key);
-        let collected = artifacts::collect(&end.artifacts_dir, &end.out_dir.join("artifacts"))
-            .context("cannot collect the job's artifacts")?;
+        let collected = artifacts::collect(
+            &end.artifacts_dir,
+            &end.out_dir.join("artifacts"),
+            &end.withheld,
+        )
+        .context("cannot collect the job's artifacts")?;
 
         // The records of what happened in the job (written now, in the order it happened).
         let mut events: Vec<events::JobEvent> =
@@ -103,6 +121,18 @@ impl RunEvidence {
             }
         }
         events.extend(events::secret_findings(&end.secret_findings, &end.masker));
+        let beyond_scan = end.secret_total > end.secret_findings.len();
+        if beyond_scan || !collected.withheld.is_empty() {
+            let withheld: Vec<String> = collected
+                .withheld
+                .iter()
+                .map(|n| end.masker.mask(n))
+                .collect();
+            events.push((
+                EventKind::SecretFinding,
+                json!({"findings": end.secret_total, "withheld_artifacts": withheld, "report": "secret-scan.json"}),
+            ));
+        }
         events.push((
             EventKind::JobFinished,
             json!({"conclusion": end.conclusion, "artifacts": collected.artifacts.len()}),
@@ -126,13 +156,20 @@ impl RunEvidence {
             payload = end.masker.mask_document(&text).into_bytes();
         }
         let provenance = Bundle::sign(&self.key, IN_TOTO_PAYLOAD_TYPE, &payload).to_bytes();
-        seqs.extend(self.record(
-            &end.key,
-            vec![(
-                EventKind::KeyUsed,
-                json!({"signed": "provenance", "payload_sha256": Sha256Digest::of(&payload).to_hex(), "key": self.key.public().hint()}),
-            )],
-        )?);
+        let mut signed = vec![(
+            EventKind::KeyUsed,
+            json!({"signed": "provenance", "payload_sha256": Sha256Digest::of(&payload).to_hex(), "key": self.key.public().hint()}),
+        )];
+        let attested = self.attested(&end, &collected, &invocation_id)?;
+        for (name, bytes) in &attested {
+            if name.ends_with(".sigstore.json") {
+                signed.push((
+                    EventKind::KeyUsed,
+                    json!({"signed": name, "bundle_sha256": Sha256Digest::of(bytes).to_hex(), "key": self.key.public().hint()}),
+                ));
+            }
+        }
+        seqs.extend(self.record(&end.key, signed)?);
         let excerpt = self.audit().checkpoint(&seqs)?;
         let checkpoint =
             Checkpoint::verify(&excerpt.checkpoint, &self.key.public()).map_err(|e| {
@@ -151,6 +188,13 @@ impl RunEvidence {
             members.insert("summary.md".to_owned(), summary);
         }
         members.insert("policy.json".to_owned(), self.facts.policy.clone());
+        let event = end.masker.mask_document(&self.facts.event.to_string());
+        members.insert("event.json".to_owned(), event.into_bytes());
+        for (name, bytes) in attested {
+            if valid_name(&name) {
+                members.insert(name, bytes);
+            }
+        }
         members.insert("runner-config.json".to_owned(), self.runner_config.clone());
         for name in &end.sandbox_files {
             let member = format!("sandbox/{name}");
@@ -213,6 +257,34 @@ impl RunEvidence {
             elapsed: began.elapsed(),
             skipped: collected.skipped,
             receipt,
+            withheld: collected.withheld,
+        })
+    }
+
+    /// What the run's attestor adds for this job (nothing without one).
+    fn attested(
+        &self,
+        end: &JobEnd,
+        collected: &Collected,
+        invocation_id: &str,
+    ) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+        let Some(attestor) = &self.attestor else {
+            return Ok(Vec::new());
+        };
+        let artifacts: Vec<ResourceDescriptor> = collected
+            .artifacts
+            .iter()
+            .map(|a| ResourceDescriptor::file(end.masker.mask(&a.name), a.sha256))
+            .collect();
+        let sign =
+            |payload: &[u8]| Bundle::sign(&self.key, IN_TOTO_PAYLOAD_TYPE, payload).to_bytes();
+        attestor.members(&FinishedJob {
+            key: &end.key,
+            invocation_id,
+            conclusion: &end.conclusion,
+            artifacts: &artifacts,
+            artifacts_dir: &end.out_dir.join("artifacts"),
+            sign: &sign,
         })
     }
 
@@ -266,6 +338,11 @@ impl RunEvidence {
                     event_name: self.facts.event_name.clone(),
                     inputs,
                     job: end.key.clone(),
+                    matrix: masked_json(&end.masker, &end.matrix),
+                    vars: match masked_json(&end.masker, &end.vars) {
+                        Json::Object(map) => map.into_iter().collect(),
+                        _ => BTreeMap::new(),
+                    },
                 },
                 internal_parameters: InternalParameters {
                     runner: RunnerParameters {
@@ -279,6 +356,7 @@ impl RunEvidence {
                     },
                     egress_policy_digest: fact("egress_policy_digest"),
                     image_digest: fact("image_digest"),
+                    environment: end.environment.clone(),
                 },
                 resolved_dependencies: self.dependencies_with_image(end),
             },
@@ -351,6 +429,12 @@ impl RunEvidence {
             );
         }
         reports.insert("policy".to_owned(), Some("policy.json".to_owned()));
+        if members.contains_key(REPRODUCIBILITY) {
+            reports.insert(
+                "reproducibility".to_owned(),
+                Some(REPRODUCIBILITY.to_owned()),
+            );
+        }
         EvidencePredicate {
             job: end.key.clone(),
             invocation_id: invocation_id.to_owned(),
@@ -359,4 +443,13 @@ impl RunEvidence {
             absent,
         }
     }
+}
+
+/// `value` with every registered secret masked (unchanged when it holds none).
+fn masked_json(masker: &SharedMasker, value: &Json) -> Json {
+    let text = value.to_string();
+    if !masker.reveals(&text) {
+        return value.clone();
+    }
+    serde_json::from_str(&masker.mask_document(&text)).unwrap_or(Json::Null)
 }

@@ -9,9 +9,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::AgentError;
+use crate::sweep::SweepReport;
 use crate::vm::protocol::{
     Failure, FailureKind, GuestMessage, Message, Reply, RunStep, StepEnded, WireBytes, WireEnding,
-    WireLimitKind, WireStatus,
+    WireLimitKind, WireSecret, WireStatus, WireSweep,
 };
 use crate::vm::sync::SyncError;
 use crate::{
@@ -70,8 +71,9 @@ pub(super) fn unexpected(expected: &'static str, got: &GuestMessage) -> AgentErr
     AgentError::Unexpected { expected, got }
 }
 
-/// The wire form of a step; refuses what `execve` could not take.
-pub(super) fn wire_step(step: &StepSpec) -> Result<RunStep, AgentError> {
+/// The wire form of a step; refuses what `execve` could not take. Its sweeps are asked for only
+/// of an agent that `sweeps`.
+pub(super) fn wire_step(step: &StepSpec, sweeps: bool) -> Result<RunStep, AgentError> {
     let has_nul = |s: &OsStr| s.as_bytes().contains(&0);
     if has_nul(&step.program) || step.args.iter().any(|a| has_nul(a)) {
         return Err(AgentError::InvalidStep(
@@ -116,9 +118,44 @@ pub(super) fn wire_step(step: &StepSpec) -> Result<RunStep, AgentError> {
         cancel_grace_ms: millis(step.cancel_grace),
         max_processes: step.limits.max_processes,
         memory_bytes: step.limits.memory_bytes,
+        sweep: step
+            .sweep
+            .as_ref()
+            .filter(|_| sweeps)
+            .map(|config| WireSweep {
+                secrets: config
+                    .secrets
+                    .entries()
+                    .map(|(name, value)| WireSecret {
+                        name: name.to_owned(),
+                        value: value.to_owned(),
+                    })
+                    .collect(),
+                rules: config.rules.is_some(),
+                interval_ms: millis(config.interval).max(1),
+            }),
     })
 }
 
+/// What to report of a step's sweeps: the agent's report (bounded: the guest is not trusted),
+/// or why there is none although the step asked for one.
+pub(super) fn sweep_report(
+    step: &StepSpec,
+    sweeps: bool,
+    ended: Option<SweepReport>,
+) -> Option<SweepReport> {
+    step.sweep.as_ref()?;
+    Some(match ended {
+        Some(report) => report.bounded(),
+        None if !sweeps => SweepReport::not_swept(
+            "the guest agent of this image does not sweep processes (it was built before sweeps; \
+             rebuild the image with ci/build-image.sh)",
+        ),
+        None => SweepReport::not_swept("the guest agent did not report its sweeps"),
+    })
+}
+
+/// The outcome of a step the agent ended (its sweep report is added by the caller).
 pub(super) fn outcome(ended: StepEnded) -> StepOutcome {
     let micros = Duration::from_micros;
     StepOutcome {
@@ -158,5 +195,6 @@ pub(super) fn outcome(ended: StepEnded) -> StepOutcome {
             .collect(),
         containment: Containment::Guest,
         output_complete: ended.output_complete,
+        sweep: ended.sweep,
     }
 }

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::*;
 use crate::guest::testing::{test_uid, DirMachine};
 use crate::guest::{GuestAgent, ServeEnd};
-use crate::vm::protocol::write_frame;
+use crate::vm::protocol::{read_frame, write_frame};
 use crate::vm::protocol::{FailureKind, Hello};
 use crate::{Containment, Ending, ExecError, ExitStatus, LimitStatus};
 
@@ -256,6 +256,99 @@ async fn no_process_of_the_step_user_outlives_the_step() {
     h.shutdown().await;
 }
 
+/// Sweeps for `TOKEN` (and the built-in rule pack).
+fn sweep_for_token(value: &str) -> crate::sweep::SweepConfig {
+    let mut secrets = crate::scan::KnownSecrets::new();
+    secrets.add("TOKEN", value);
+    let rules = std::sync::Arc::new(crate::scan::Scanner::new(crate::scan::RulePack::builtin()));
+    crate::sweep::SweepConfig::new(std::sync::Arc::new(secrets), Some(rules))
+}
+
+#[tokio::test]
+async fn the_agent_sweeps_a_secret_exported_under_a_new_name_into_a_background_process() {
+    use crate::sweep::{SweepLocation, SweepMatch};
+    let mut h = Harness::ready().await;
+    let ws = h.workspace();
+    h.client
+        .push(&ws, Access::Writable, &Manifest::empty())
+        .await
+        .unwrap();
+    let secret = "guest-sw33p-value-1234";
+    let step = sh("export LEAKED=\"$TOKEN\"; sleep 5 & echo started", &ws)
+        .env("TOKEN", secret)
+        .sweep(sweep_for_token(secret));
+    let started = std::time::Instant::now();
+    let (outcome, out, _) = h.run(step).await;
+    let outcome = outcome.unwrap();
+    assert!(outcome.status.success());
+    assert_eq!(out, "started\n");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let report = outcome.sweep.expect("a sweep report");
+    assert!(report.sweeps >= 1 && report.note.is_none(), "{report:?}");
+    let leaks: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| {
+            f.location
+                == SweepLocation::Environ {
+                    variable: "LEAKED".into(),
+                }
+        })
+        .collect();
+    assert_eq!(leaks.len(), 1, "{report:?}");
+    assert_eq!(leaks[0].comm, "sleep");
+    assert_eq!(
+        leaks[0].found,
+        SweepMatch::Secret {
+            name: "TOKEN".into()
+        }
+    );
+    assert!(
+        !report.findings.iter().any(|f| f.location
+            == SweepLocation::Environ {
+                variable: "TOKEN".into()
+            }),
+        "the variable the step was given is no leak: {report:?}"
+    );
+    // A step that asks for no sweeps gets no report.
+    let (outcome, _, _) = h.run(sh("true", &ws)).await;
+    assert_eq!(outcome.unwrap().sweep, None);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_agent_that_does_not_sweep_is_sent_no_secrets_and_the_outcome_says_why() {
+    let mut client = fake_agent(|mut s| {
+        send_reply(&mut s, &hello(PROTOCOL_VERSION));
+        let frame = read_frame(&mut s).unwrap().unwrap();
+        let text = String::from_utf8_lossy(&frame.payload).into_owned();
+        assert!(
+            !text.contains("sweep") && !text.contains("never-sent-secret"),
+            "{text}"
+        );
+        send_reply(
+            &mut s,
+            &Reply::StepEnded(crate::vm::protocol::StepEnded {
+                status: crate::vm::protocol::WireStatus::Code(0),
+                ending: crate::vm::protocol::WireEnding::Exited,
+                usage: crate::vm::protocol::WireUsage::default(),
+                limits: Vec::new(),
+                output_complete: true,
+                sweep: None,
+            }),
+        );
+    });
+    client.hello().await.unwrap();
+    let step = sh("true", Path::new("/")).sweep(sweep_for_token("never-sent-secret"));
+    let (tx, _rx) = mpsc::channel(8);
+    let outcome = client
+        .run_step(&step, tx, CancellationToken::new())
+        .await
+        .unwrap();
+    let note = outcome.sweep.and_then(|r| r.note).unwrap_or_default();
+    assert!(note.contains("does not sweep"), "{note}");
+}
+
 #[tokio::test]
 async fn a_missing_program_or_directory_is_an_error_and_the_agent_keeps_serving() {
     let mut h = Harness::ready().await;
@@ -441,6 +534,7 @@ fn hello(version: u32) -> Reply {
         kernel_release: "k".into(),
         boot_ms: 1,
         notes: vec![],
+        features: vec![],
     })
 }
 

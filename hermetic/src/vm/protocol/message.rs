@@ -25,10 +25,20 @@ use serde::{Deserialize, Serialize};
 
 use super::frame::{Frame, FrameKind};
 use super::{ProtocolError, WireBytes};
+use crate::sweep::SweepReport;
 
 /// The protocol version this build speaks. Hello and Setup carry it; a mismatch is an error
 /// naming both versions.
+///
+/// Fields added since are optional both ways, so a host and an agent of different builds of
+/// this version still understand each other: the agent announces what it does in
+/// [`Hello::features`], the host asks for it only then, and a peer that does not know a field
+/// ignores it. A change that is not optional bumps the version.
 pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The agent sweeps a step's processes when [`RunStep::sweep`] asks, and reports in
+/// [`StepEnded::sweep`].
+pub const FEATURE_SWEEP: &str = "sweep";
 
 /// The name of the virtio-serial port the agent talks on (`virtserialport,name=...`); the agent
 /// finds it under `/sys/class/virtio-ports/*/name`.
@@ -143,6 +153,41 @@ pub struct RunStep {
     pub max_processes: Option<u64>,
     /// Most memory of the step (the VM's own size bounds it in any case).
     pub memory_bytes: Option<u64>,
+    /// Sweep the step's processes (only to an agent that announced [`FEATURE_SWEEP`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<WireSweep>,
+}
+
+/// What the agent sweeps a step's processes for (see [`crate::sweep`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireSweep {
+    /// The job's secrets, by name.
+    pub secrets: Vec<WireSecret>,
+    /// Also look for the tokens of hrun's built-in rule pack.
+    pub rules: bool,
+    /// Milliseconds between two sweeps of the running step.
+    pub interval_ms: u64,
+}
+
+/// One secret of the job. Its `Debug` shows the name only, and the value is zeroed on drop.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireSecret {
+    pub name: String,
+    pub value: String,
+}
+
+impl std::fmt::Debug for WireSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WireSecret")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for WireSecret {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.value);
+    }
 }
 
 /// Whether steps may change a synced directory.
@@ -204,6 +249,9 @@ pub struct Hello {
     pub boot_ms: u64,
     /// Things that went wrong during boot but did not stop it (a module that failed to load).
     pub notes: Vec<String>,
+    /// Optional parts of the protocol the agent does ([`FEATURE_SWEEP`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub features: Vec<String>,
 }
 
 /// The machine is ready for steps.
@@ -282,6 +330,9 @@ pub struct StepEnded {
     pub limits: Vec<WireLimit>,
     /// False when output was still open after every process was killed and a bounded wait.
     pub output_complete: bool,
+    /// What the sweeps found, when [`RunStep::sweep`] asked for them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<SweepReport>,
 }
 
 /// What a sync moved.
@@ -453,6 +504,14 @@ mod tests {
                 cancel_grace_ms: 7500,
                 max_processes: None,
                 memory_bytes: Some(1 << 20),
+                sweep: Some(WireSweep {
+                    secrets: vec![WireSecret {
+                        name: "TOKEN".into(),
+                        value: "v".into(),
+                    }],
+                    rules: true,
+                    interval_ms: 150,
+                }),
             }),
             Request::Cancel,
             Request::Push(PushRequest {
@@ -484,6 +543,7 @@ mod tests {
                 kernel_release: "6.1.0".into(),
                 boot_ms: 300,
                 notes: vec!["x".into()],
+                features: vec![FEATURE_SWEEP.into()],
             }),
             Reply::Ready(Ready { boot_ms: 400 }),
             Reply::StepEnded(StepEnded {
@@ -496,6 +556,7 @@ mod tests {
                     detail: "RLIMIT_NPROC".into(),
                 }],
                 output_complete: true,
+                sweep: Some(SweepReport::not_swept("x")),
             }),
             Reply::Pushed(SyncStats::default()),
             Reply::Pulled(SyncStats {
@@ -512,6 +573,34 @@ mod tests {
                 Message::Control(reply)
             );
         }
+    }
+
+    #[test]
+    fn messages_of_a_build_without_sweeps_still_decode_and_sweeps_stay_out_unless_asked() {
+        // A host or agent built before sweeps sends none of the new fields.
+        let old_step = br#"{"type":"run_step","program":"sh","args":[],"env":[],"working_dir":"/","timeout_ms":null,"cancel_grace_ms":1,"max_processes":null,"memory_bytes":null}"#;
+        let Message::Control(Request::RunStep(step)) =
+            HostMessage::from_frame(Frame::new(FrameKind::Control, old_step.to_vec())).unwrap()
+        else {
+            panic!("not a step");
+        };
+        assert_eq!(step.sweep, None);
+        let old_hello = br#"{"type":"hello","version":1,"agent_version":"0","kernel_release":"6","boot_ms":1,"notes":[]}"#;
+        let Message::Control(Reply::Hello(hello)) =
+            GuestMessage::from_frame(Frame::new(FrameKind::Control, old_hello.to_vec())).unwrap()
+        else {
+            panic!("not a hello");
+        };
+        assert!(hello.features.is_empty());
+        // A step without sweeps is sent as an old agent expects it.
+        let frame = control_frame(&Request::RunStep(step)).unwrap();
+        assert!(!String::from_utf8_lossy(&frame.payload).contains("sweep"));
+        // And a secret never shows in Debug output.
+        let secret = WireSecret {
+            name: "TOKEN".into(),
+            value: "hunter22".into(),
+        };
+        assert!(!format!("{secret:?}").contains("hunter22"));
     }
 
     #[test]
@@ -586,6 +675,7 @@ mod tests {
                 cancel_grace_ms: 1,
                 max_processes: None,
                 memory_bytes: None,
+                sweep: None,
             });
             let frame = control_frame(&request).unwrap();
             prop_assert_eq!(HostMessage::from_frame(frame).unwrap(), Message::Control(request));
