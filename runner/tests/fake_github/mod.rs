@@ -7,6 +7,9 @@
 
 #![allow(dead_code)]
 
+pub mod cli;
+pub mod tarball;
+
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::net::SocketAddr;
