@@ -8,115 +8,14 @@ mod fake_github;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
+use fake_github::cli::{
+    hrun, output, register, run, run_with, sandbox, script_step, text, with_steps, MATRIX_JOB,
+};
 use fake_github::FakeGithub;
-use serde_json::{json, Value as Json};
-
-const MATRIX_JOB: &str = include_str!("fixtures/github/job_request_matrix.json");
-
-fn hrun(dir: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hrun"));
-    cmd.args(args)
-        .arg("--dir")
-        .arg(dir)
-        .env("HRUN_CACHE", dir.join("cache"))
-        .env("NO_COLOR", "1")
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null());
-    cmd
-}
-
-async fn output(mut cmd: Command, limit: Duration) -> Output {
-    let child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start hrun");
-    let pid = child.id();
-    let waiting = tokio::task::spawn_blocking(move || child.wait_with_output());
-    match tokio::time::timeout(limit, waiting).await {
-        Ok(Ok(Ok(out))) => out,
-        _ => {
-            // SAFETY: kill(2) on the pid of the child this test started.
-            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-            panic!("hrun did not finish within {limit:?}");
-        }
-    }
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-async fn register(fake: &FakeGithub, dir: &Path) {
-    let out = output(
-        hrun(
-            dir,
-            &[
-                "register",
-                "--url",
-                &fake.url(),
-                "--token",
-                "REGTOKEN",
-                "--name",
-                "r1",
-                "--labels",
-                "gpu,fast",
-                "--ephemeral",
-            ],
-        ),
-        Duration::from_secs(120),
-    )
-    .await;
-    assert!(out.status.success(), "{}", text(&out));
-}
-
-/// Whether the namespace sandbox runs here; otherwise the job runs with `--sandbox none`.
-fn sandbox() -> &'static str {
-    let probe = Command::new("unshare")
-        .args([
-            "--user",
-            "--map-root-user",
-            "--mount",
-            "--pid",
-            "--fork",
-            "true",
-        ])
-        .output();
-    match probe {
-        Ok(o) if o.status.success() => "namespace",
-        _ => {
-            eprintln!("note: the namespace sandbox is not available here; the job runs with --sandbox none");
-            "none"
-        }
-    }
-}
-
-async fn run(dir: &Path, sandbox: &str) -> Output {
-    run_with(dir, sandbox, &[]).await
-}
-
-async fn run_with(dir: &Path, sandbox: &str, extra: &[&str]) -> Output {
-    let mut args = vec![
-        "run",
-        "--ephemeral",
-        "--sandbox",
-        sandbox,
-        "--renew-interval",
-        "0.5",
-        "--retry-base",
-        "0.05",
-    ];
-    args.extend_from_slice(extra);
-    output(hrun(dir, &args), Duration::from_secs(240)).await
-}
+use serde_json::json;
 
 /// A runner configuration whose `[evidence]` names a fresh key (relative to the file) and an
 /// audit log; the public key's path.
@@ -134,20 +33,6 @@ fn evidence_config(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     )
     .expect("write config");
     (config, dir.join("signer.pub"))
-}
-
-fn with_steps(steps: Json) -> String {
-    let mut job: Json = serde_json::from_str(MATRIX_JOB).expect("fixture");
-    job["steps"] = steps;
-    job["jobOutputs"] = Json::Null;
-    job.to_string()
-}
-
-fn script_step(id: &str, script: &str) -> Json {
-    json!({"type": "action", "reference": {"type": "script"}, "contextName": id,
-           "displayNameToken": format!("Run {id}"), "condition": "success()",
-           "inputs": {"type": 2, "map": [{"Key": "script", "Value": script}]},
-           "id": format!("22222222-0000-4000-8000-{:012}", id.len()), "name": id})
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

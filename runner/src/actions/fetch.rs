@@ -1,11 +1,12 @@
-//! Downloads a repository tarball through the GitHub API (`GET /repos/{owner}/{repo}/tarball/
-//! {sha}`) with octocrab, following the redirect GitHub answers with, streaming the body to a
-//! file while hashing it.
+//! Downloads a repository tarball, streaming the body to a file while hashing it, with octocrab:
+//! through the GitHub API (`GET /repos/{owner}/{repo}/tarball/{sha}`, `hrun actions pull`), or
+//! from the URL a job's action download info names with the token it came with (`hrun run`).
 //!
 //! Redirects are followed here rather than inside the HTTP stack so the rules are visible: at
 //! most [`MAX_REDIRECTS`] hops, never from `https` down to `http`, and the token goes only to
-//! the API's own origin (GitHub sends the tarball from another host with a signed URL). The
-//! token never appears in an error, a record or a log line.
+//! the origin of the first URL (GitHub sends the tarball from another host with a signed URL).
+//! The token never appears in an error, a record or a log line, and neither does the query of a
+//! URL (where signed URLs carry their credentials).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -35,6 +36,8 @@ const READ_TIMEOUT: Duration = Duration::from_secs(120);
 pub enum FetchError {
     #[error("`{url}` is not an http(s) URL for the GitHub API (set by GITHUB_API_URL)")]
     BadApiUrl { url: String },
+    #[error("`{url}` is not an http(s) URL of a tarball")]
+    BadTarballUrl { url: String },
     #[error("cannot set up the GitHub API client for {origin}: {}", chain(error))]
     Client {
         origin: String,
@@ -136,9 +139,106 @@ impl GitHubApi {
             pin.sha()
         )
     }
+}
 
-    fn has_token(&self) -> bool {
-        self.token.is_some()
+/// How a tarball request authenticates. Sent only to the origin of the first URL.
+#[derive(Clone)]
+enum Credential {
+    None,
+    /// `Authorization: Bearer <token>`: the API's token (`GITHUB_TOKEN`).
+    Bearer(String),
+    /// `Authorization: Basic base64(x-access-token:<token>)`: how GitHub's runner presents the
+    /// token of a job's action download info.
+    AccessToken(String),
+}
+
+/// What a refusal says about the credential, by status.
+#[derive(Clone, Copy)]
+struct Hints {
+    not_found_with_token: &'static str,
+    not_found_without_token: &'static str,
+    unauthorized: &'static str,
+    forbidden: &'static str,
+}
+
+const API_HINTS: Hints = Hints {
+    not_found_with_token: "GITHUB_TOKEN cannot read it",
+    not_found_without_token: "GITHUB_TOKEN is not set",
+    unauthorized: "GITHUB_TOKEN is not valid",
+    forbidden: "the token lacks access, or the API rate limit is reached (set GITHUB_TOKEN)",
+};
+
+const RESOLVED_HINTS: Hints = Hints {
+    not_found_with_token: "the job's action download token cannot read it",
+    not_found_without_token: "the job's action download info gave no token",
+    unauthorized: "the job's action download token is not valid (expired?)",
+    forbidden: "the job's action download token lacks access, or a rate limit is reached",
+};
+
+/// Where a tarball is downloaded from: its first URL and the credential for that URL's origin.
+#[derive(Clone)]
+pub struct TarballSource {
+    url: Uri,
+    credential: Credential,
+    hints: Hints,
+}
+
+impl std::fmt::Debug for TarballSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TarballSource")
+            .field("url", &shown(&self.url))
+            .field(
+                "credential",
+                &match self.credential {
+                    Credential::None => "none",
+                    Credential::Bearer(_) => "bearer ***",
+                    Credential::AccessToken(_) => "x-access-token ***",
+                },
+            )
+            .finish()
+    }
+}
+
+impl TarballSource {
+    /// The API's tarball of `pin`, with the API's token.
+    pub fn api(api: &GitHubApi, pin: &PinnedRepo) -> Result<TarballSource, FetchError> {
+        let first = api.tarball_url(pin);
+        let url: Uri = first
+            .parse()
+            .map_err(|_| FetchError::BadApiUrl { url: first.clone() })?;
+        Ok(TarballSource {
+            url,
+            credential: api
+                .token
+                .clone()
+                .map_or(Credential::None, Credential::Bearer),
+            hints: API_HINTS,
+        })
+    }
+
+    /// The tarball URL of a job's action download info and its token (an empty one counts as
+    /// none), sent as GitHub's runner sends it.
+    pub fn resolved(url: &str, token: Option<String>) -> Result<TarballSource, FetchError> {
+        let bad = || FetchError::BadTarballUrl {
+            url: strip_query(url),
+        };
+        let parsed: Uri = url.parse().map_err(|_| bad())?;
+        let scheme_ok = matches!(parsed.scheme_str(), Some("http" | "https"));
+        if !scheme_ok || parsed.authority().is_none() {
+            return Err(bad());
+        }
+        Ok(TarballSource {
+            url: parsed,
+            credential: token
+                .filter(|t| !t.is_empty())
+                .map_or(Credential::None, Credential::AccessToken),
+            hints: RESOLVED_HINTS,
+        })
+    }
+
+    /// The first URL without its query: what records and messages show.
+    pub fn shown_url(&self) -> String {
+        shown(&self.url)
     }
 }
 
@@ -151,20 +251,19 @@ pub struct Downloaded {
     pub url: String,
 }
 
-/// Downloads the tarball of `pin` into `to` (created, or truncated), at most `max_bytes`.
-pub async fn download_tarball(
-    api: &GitHubApi,
+/// Downloads the tarball of `pin` from `source` into `to` (created, or truncated), at most
+/// `max_bytes`.
+pub async fn download_from(
+    source: &TarballSource,
     pin: &PinnedRepo,
     to: &Path,
     max_bytes: u64,
 ) -> Result<Downloaded, FetchError> {
-    let first = api.tarball_url(pin);
-    let mut url: Uri = first
-        .parse()
-        .map_err(|_| FetchError::BadApiUrl { url: first.clone() })?;
+    let first = source.shown_url();
+    let mut url = source.url.clone();
     for _ in 0..=MAX_REDIRECTS {
-        let shown = url.to_string();
-        let response = get(api, &url).await?;
+        let shown_now = shown(&url);
+        let response = get(source, &url).await?;
         let status = response.status();
         if status.is_redirection() {
             let location = response
@@ -172,7 +271,7 @@ pub async fn download_tarball(
                 .get(http::header::LOCATION)
                 .and_then(|v| v.to_str().ok())
                 .ok_or_else(|| FetchError::BadRedirect {
-                    url: shown.clone(),
+                    url: shown_now.clone(),
                     location: String::new(),
                     why: "no readable Location header",
                 })?;
@@ -180,7 +279,8 @@ pub async fn download_tarball(
             continue;
         }
         if status == StatusCode::OK {
-            let (sha256, bytes) = save_body(response.into_body(), &shown, to, max_bytes).await?;
+            let (sha256, bytes) =
+                save_body(response.into_body(), &shown_now, to, max_bytes).await?;
             return Ok(Downloaded {
                 sha256,
                 bytes,
@@ -188,30 +288,31 @@ pub async fn download_tarball(
             });
         }
         let pin = pin.to_string();
+        let hints = source.hints;
         return Err(match status {
             StatusCode::NOT_FOUND => FetchError::NotFound {
                 pin,
-                url: shown,
-                auth: if api.has_token() {
-                    "GITHUB_TOKEN cannot read it"
+                url: shown_now,
+                auth: if matches!(source.credential, Credential::None) {
+                    hints.not_found_without_token
                 } else {
-                    "GITHUB_TOKEN is not set"
+                    hints.not_found_with_token
                 },
             },
             StatusCode::UNAUTHORIZED => FetchError::Refused {
                 pin,
-                url: shown,
+                url: shown_now,
                 status: status.as_u16(),
-                hint: "GITHUB_TOKEN is not valid",
+                hint: hints.unauthorized,
             },
             StatusCode::FORBIDDEN | StatusCode::TOO_MANY_REQUESTS => FetchError::Refused {
                 pin,
-                url: shown,
+                url: shown_now,
                 status: status.as_u16(),
-                hint: "the token lacks access, or the API rate limit is reached (set GITHUB_TOKEN)",
+                hint: hints.forbidden,
             },
             other => FetchError::Status {
-                url: shown,
+                url: shown_now,
                 status: other.as_u16(),
                 body: body_excerpt(response.into_body()).await,
             },
@@ -223,35 +324,53 @@ pub async fn download_tarball(
 /// What octocrab hands back as a response body.
 type Body = http_body_util::combinators::BoxBody<bytes::Bytes, octocrab::Error>;
 
-/// One GET through a client whose base is `url`'s origin; the token is attached only when that
-/// is the API's origin.
-async fn get(api: &GitHubApi, url: &Uri) -> Result<http::Response<Body>, FetchError> {
+/// One GET through a client whose base is `url`'s origin; the credential is attached only when
+/// that is the origin of the source's first URL.
+async fn get(source: &TarballSource, url: &Uri) -> Result<http::Response<Body>, FetchError> {
+    let client = client_for(source, url)?;
+    let path = url.path_and_query().map_or("/", |p| p.as_str());
+    client
+        ._get(path)
+        .await
+        .map_err(|error| FetchError::Request {
+            url: shown(url),
+            error,
+        })
+}
+
+/// A client for `url`'s origin (octocrab's builder is not `Send`: it is kept out of futures).
+fn client_for(source: &TarballSource, url: &Uri) -> Result<octocrab::Octocrab, FetchError> {
     let origin = origin_of(url);
     let mut builder = octocrab::Octocrab::builder()
         .set_connect_timeout(Some(CONNECT_TIMEOUT))
         .set_read_timeout(Some(READ_TIMEOUT));
-    if same_origin(url, &api.base) {
-        if let Some(token) = &api.token {
-            builder = builder.personal_token(token.clone());
+    if same_origin(url, &source.url) {
+        match &source.credential {
+            Credential::None => {}
+            Credential::Bearer(token) => builder = builder.personal_token(token.clone()),
+            Credential::AccessToken(token) => {
+                builder = builder.basic_auth("x-access-token".to_owned(), token.clone())
+            }
         }
     }
     let client_error = |error| FetchError::Client {
         origin: origin.clone(),
         error,
     };
-    let client = builder
+    builder
         .base_uri(origin.as_str())
         .map_err(client_error)?
         .build()
-        .map_err(client_error)?;
-    let path = url.path_and_query().map_or("/", |p| p.as_str());
-    client
-        ._get(path)
-        .await
-        .map_err(|error| FetchError::Request {
-            url: url.to_string(),
-            error,
-        })
+        .map_err(client_error)
+}
+
+/// `url` without its query.
+fn shown(url: &Uri) -> String {
+    strip_query(&url.to_string())
+}
+
+fn strip_query(url: &str) -> String {
+    url.split(['?', '#']).next().unwrap_or_default().to_owned()
 }
 
 /// An error and its causes on one line. octocrab's messages already quote their cause, and
@@ -285,8 +404,8 @@ fn same_origin(a: &Uri, b: &Uri) -> bool {
 /// The next URL after a redirect from `from` to `location`.
 fn follow(from: &Uri, location: &str) -> Result<Uri, FetchError> {
     let bad = |why| FetchError::BadRedirect {
-        url: from.to_string(),
-        location: location.to_string(),
+        url: shown(from),
+        location: strip_query(location),
         why,
     };
     let absolute = if location.starts_with("//") {
@@ -425,6 +544,28 @@ mod tests {
         assert!(!format!("{api:?}").contains("ghp_secret"));
         assert!(GitHubApi::new("ftp://x", None).is_err());
         assert!(GitHubApi::new("not a url", None).is_err());
+    }
+
+    #[test]
+    fn a_resolved_source_hides_its_token_and_the_query_of_its_url() {
+        let source = TarballSource::resolved(
+            "https://api.github.com/repos/o/r/tarball/abc?sig=s3cret",
+            Some("ghs_download".to_string()),
+        )
+        .expect("source");
+        assert_eq!(
+            source.shown_url(),
+            "https://api.github.com/repos/o/r/tarball/abc"
+        );
+        let debug = format!("{source:?}");
+        assert!(
+            !debug.contains("ghs_download") && !debug.contains("s3cret"),
+            "{debug}"
+        );
+        assert!(TarballSource::resolved("file:///etc/passwd", None).is_err());
+        assert!(TarballSource::resolved("/relative/path", None).is_err());
+        let err = TarballSource::resolved("ftp://x/y?sig=s3cret", None).unwrap_err();
+        assert!(!err.to_string().contains("s3cret"), "{err}");
     }
 
     #[test]

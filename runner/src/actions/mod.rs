@@ -13,13 +13,14 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Modules: `pin` (the store's key), `fetch` (the API download), `unpack` (the hostile-tarball
-//! reader), `import` (local copies), `tree_path` (the path and link rules both obey), `digest`
-//! (SHA-256 and the tree digest), `record` (`hrun-action.json`), `store` (layout, atomic
-//! installs, checks, listing), `resolve` (for the engine), `error`.
+//! Modules: `pin` (the store's key), `fetch` (the download, through the API or from the URL a
+//! job's action download info names), `unpack` (the hostile-tarball reader), `import` (local
+//! copies), `tree_path` (the path and link rules both obey), `digest` (SHA-256 and the tree
+//! digest), `record` (`hrun-action.json`), `store` (layout, atomic installs, checks, listing),
+//! `resolve` (for the engine), `error`.
 //!
 //! This module must never run anything from an action, and never reach the network outside
-//! [`ActionStore::pull`].
+//! [`ActionStore::pull`] and [`ActionStore::pull_from`].
 
 mod digest;
 mod error;
@@ -37,7 +38,7 @@ mod unpack;
 pub use {
     digest::{tree_digest, Sha256Hex, TreeDigestError},
     error::ActionStoreError,
-    fetch::{FetchError, GitHubApi, DEFAULT_API_URL},
+    fetch::{FetchError, GitHubApi, TarballSource, DEFAULT_API_URL},
     import::ImportError,
     pin::{PinError, PinnedRepo},
     record::{ActionRecord, ActionSource, RECORD_FILE},

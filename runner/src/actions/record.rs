@@ -18,7 +18,8 @@ pub const RECORD_SCHEMA: u32 = 1;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ActionSource {
-    /// Downloaded as a tarball through the GitHub API (`hrun actions pull`).
+    /// Downloaded as a tarball through the GitHub API (`hrun actions pull`), or from the URL a
+    /// job's action download info named (`hrun run`).
     Api,
     /// Copied from a local directory (`hrun actions import`).
     Import,
@@ -50,8 +51,8 @@ pub struct ActionRecord {
     pub tree_sha256: Sha256Hex,
     /// When the entry was added, RFC 3339 in UTC.
     pub fetched_at: String,
-    /// Where it came from: the tarball URL asked of the API (no credentials), or the directory
-    /// imported.
+    /// Where it came from: the first tarball URL asked (without its query, so no
+    /// credentials), or the directory imported.
     pub origin: String,
 }
 

@@ -23,7 +23,7 @@ use std::time::SystemTime;
 
 use super::digest::{tree_digest, Sha256Hex};
 use super::error::ActionStoreError;
-use super::fetch::{self, GitHubApi};
+use super::fetch::{self, GitHubApi, TarballSource};
 use super::import::copy_tree;
 use super::pin::PinnedRepo;
 use super::record::{rfc3339_utc, ActionRecord, ActionSource, RECORD_FILE, RECORD_SCHEMA};
@@ -212,6 +212,20 @@ impl ActionStore {
         pin: &PinnedRepo,
         api: &GitHubApi,
     ) -> Result<AddOutcome, ActionStoreError> {
+        let source = TarballSource::api(api, pin).map_err(|source| ActionStoreError::Fetch {
+            pin: pin.to_string(),
+            source: Box::new(source),
+        })?;
+        self.pull_from(pin, &source).await
+    }
+
+    /// Downloads the tarball of `pin` from `source` into the store, unless a sound entry is
+    /// there. The tarball must be of that commit (see [`super::unpack`]).
+    pub async fn pull_from(
+        &self,
+        pin: &PinnedRepo,
+        source: &TarballSource,
+    ) -> Result<AddOutcome, ActionStoreError> {
         let replacing = match self.existing(pin)? {
             Existing::Sound(entry) => return Ok(AddOutcome::AlreadyPresent(*entry)),
             Existing::Absent => None,
@@ -219,7 +233,7 @@ impl ActionStore {
         };
         let staging = self.staging("pull-")?;
         let tarball = staging.path().join("tarball.tar.gz");
-        let downloaded = fetch::download_tarball(api, pin, &tarball, fetch::MAX_DOWNLOAD_BYTES)
+        let downloaded = fetch::download_from(source, pin, &tarball, fetch::MAX_DOWNLOAD_BYTES)
             .await
             .map_err(|source| ActionStoreError::Fetch {
                 pin: pin.to_string(),

@@ -135,6 +135,7 @@ pub fn run(args: RunArgs) -> Result<Exit> {
         },
         dir,
         renew_interval: seconds(args.renew_interval, "--renew-interval")?,
+        retry_base: seconds(args.retry_base, "--retry-base")?,
         policy,
         shutdown: CancellationToken::new(),
     };

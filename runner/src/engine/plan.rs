@@ -21,7 +21,7 @@ use crate::actions::ActionStore;
 /// How deep reusable workflows may call each other (GitHub allows four levels).
 pub const MAX_CALL_DEPTH: usize = 4;
 /// How deep local composite actions are followed when checking them.
-const MAX_ACTION_DEPTH: usize = 10;
+pub const MAX_ACTION_DEPTH: usize = 10;
 
 /// What cannot run, found before anything runs.
 #[derive(Debug, thiserror::Error)]

@@ -7,7 +7,9 @@
 //!    abandoned: its steps are stopped and nothing is reported for it.
 //! 3. The policy gate ([`super::gate`]): every action a step uses must be pinned to a full
 //!    commit SHA (GitHub's `unpinned-uses` rule of `hrun lint`), or the job is reported failed
-//!    with the policy's message and nothing runs.
+//!    with the policy's message and nothing runs. Its remote actions, nested ones included, are
+//!    then resolved and fetched into the action store ([`super::job_actions`]), each at exactly
+//!    its pinned commit, or the job fails the same way.
 //! 4. The engine runs it ([`super::worker`]); step states and logs go to the results service.
 //! 5. The completion is written to `pending/<job id>.json` (mode 0600) before it is sent, sent
 //!    until GitHub accepts it (or says the job is gone), and removed only then; `hrun run` sends
@@ -28,6 +30,7 @@ use super::backoff::Backoff;
 use super::gate::{policy_gate, policy_report};
 use super::http::HttpClient;
 use super::identity::{ensure_dir, write_private};
+use super::job_actions::prepare_job_actions;
 use super::message::{to_job_description, DecodedJob, JobRequest};
 use super::results::{
     ResultsClient, StepState, STATUS_COMPLETED, STATUS_IN_PROGRESS, STATUS_PENDING,
@@ -54,6 +57,8 @@ pub struct JobContext {
     /// The runner's directory (`pending/` is under it).
     pub dir: PathBuf,
     pub renew_interval: Duration,
+    /// The first wait before a failed call of the job (the action download endpoint) is retried.
+    pub retry_base: Duration,
     /// The policy file's allowances (`hrun lint`'s), if one was given.
     pub policy: Policy,
     /// Fired when the runner must stop retrying (a second SIGINT): pending completions stay on
@@ -166,34 +171,46 @@ pub async fn run_job_message(ctx: &JobContext, message: &str, cancel: RunCancel)
         annotations: Vec::new(),
         run_service_url: run_service_url.clone(),
     };
-    match to_job_description(&request) {
+    let ready = match to_job_description(&request) {
         Err(e) => {
             tracing::error!(error = %e, "the job cannot run");
-            completion
-                .annotations
-                .push(failure(format!("hrun cannot run this job: {e}")));
+            Err(format!("hrun cannot run this job: {e}"))
         }
         Ok(job) => match policy_gate(&job, &ctx.policy) {
             Some(denied) => {
                 tracing::warn!(message = %denied, "the policy gate refused the job");
-                completion.annotations.push(failure(denied));
+                Err(denied)
             }
-            None => {
-                let origin = JobOrigin {
-                    job_id: job_id.clone(),
-                    policy: policy_report(&job, &ctx.policy),
-                };
-                run_and_report(
-                    ctx,
-                    job,
-                    origin,
-                    cancel.clone(),
-                    &mut results,
-                    &mut completion,
-                )
-                .await;
-            }
+            None => match prepare_job_actions(ctx, &request, &job, &cancel).await {
+                Ok(()) => Ok(job),
+                Err(None) => {
+                    completion.conclusion = "canceled".to_owned();
+                    Err("the job was cancelled while its actions were fetched".to_owned())
+                }
+                Err(Some(refused)) => {
+                    tracing::warn!(message = %refused, "the job's actions are not ready");
+                    Err(refused.to_string())
+                }
+            },
         },
+    };
+    match ready {
+        Err(message) => completion.annotations.push(failure(message)),
+        Ok(job) => {
+            let origin = JobOrigin {
+                job_id: job_id.clone(),
+                policy: policy_report(&job, &ctx.policy),
+            };
+            run_and_report(
+                ctx,
+                job,
+                origin,
+                cancel.clone(),
+                &mut results,
+                &mut completion,
+            )
+            .await;
+        }
     }
     renewal_stop.cancel();
     let _ = renewal.await;

@@ -9,6 +9,8 @@
 //! - [`broker`]: the session and long poll for messages; [`run_service`]: acquire, renew and
 //!   complete a job; [`results`]: step states and logs; [`jobs`]: one job from its message to
 //!   its accepted completion (kept on disk until then); [`gate`]: the policy gate over a job;
+//!   [`job_actions`]: its remote actions resolved through [`action_info`] (the job's action
+//!   download endpoint), checked against their pins and fetched into the action store;
 //!   [`worker`]: runs it through the engine.
 //! - [`listener`]: `hrun run`'s loop: one job at a time, signals, `--ephemeral`.
 //! - [`http`]: the one HTTP client, [`backoff`]: waits with jitter between retries.
@@ -16,6 +18,7 @@
 //! Nothing here runs a step: jobs are run by [`crate::engine`], through the same path as
 //! `hrun exec`.
 
+pub mod action_info;
 pub mod app;
 pub mod auth;
 pub mod backoff;
@@ -23,6 +26,7 @@ pub mod broker;
 pub mod gate;
 pub mod http;
 pub mod identity;
+pub mod job_actions;
 pub mod jobs;
 pub mod listener;
 pub mod message;

@@ -1,10 +1,14 @@
 //! A fake GitHub for the end-to-end tests: one hyper server on loopback that speaks the
 //! endpoints `hrun register` and `hrun run` call (registration, OAuth, broker, run service,
-//! results service, blob upload), with the JSON shapes of GitHub's public runner sources (see
-//! `tests/fixtures/github/SOURCES.md`), and faults to inject: 5xx storms, tokens that expire,
-//! completions that fail first, cancellations.
+//! results service, blob upload, the action download endpoint and the tarballs it names), with
+//! the JSON shapes of GitHub's public runner sources (see `tests/fixtures/github/SOURCES.md`),
+//! and faults to inject: 5xx storms, tokens that expire, completions that fail first,
+//! cancellations, actions that resolve to another commit, tarballs that are missing.
 
 #![allow(dead_code)]
+
+pub mod cli;
+pub mod tarball;
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -49,6 +53,45 @@ pub struct State {
     /// Send a `JobCancellation` once the job was renewed this many times.
     pub cancel_after_renewals: Option<usize>,
     pub polls_busy: usize,
+    /// The repositories the action download endpoint knows.
+    pub actions: Vec<FakeAction>,
+    /// The bodies of the action download info requests.
+    pub resolve_requests: Vec<Json>,
+    /// Tarball requests: path and `Authorization` header.
+    pub tarball_requests: Vec<(String, String)>,
+}
+
+/// An action repository at one commit, as the fake serves it.
+#[derive(Debug, Clone)]
+pub struct FakeAction {
+    /// `owner/repo`.
+    pub name: String,
+    /// The ref a job asks for (a commit SHA when pinned).
+    pub version: String,
+    /// What the download info says it resolves to.
+    pub resolved_sha: String,
+    /// The `.tar.gz` served.
+    pub tarball: Vec<u8>,
+    /// 200 serves the tarball (after a redirect); anything else is answered as is.
+    pub tarball_status: u16,
+}
+
+impl FakeAction {
+    /// A repository pinned to `sha` that resolves to it and serves `tarball`.
+    pub fn pinned(name: &str, sha: &str, tarball: Vec<u8>) -> FakeAction {
+        FakeAction {
+            name: name.to_owned(),
+            version: sha.to_owned(),
+            resolved_sha: sha.to_owned(),
+            tarball,
+            tarball_status: 200,
+        }
+    }
+
+    /// The token the download info hands out for this repository.
+    pub fn token(&self) -> String {
+        format!("ghs_dl_{}", self.name.replace('/', "_"))
+    }
 }
 
 pub type Shared = Arc<Mutex<State>>;
@@ -130,6 +173,109 @@ fn answer(status: StatusCode, body: Json) -> Response<Full<Bytes>> {
         .header("content-type", "application/json")
         .body(Full::new(Bytes::from(text)))
         .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+}
+
+fn raw(status: StatusCode, headers: &[(&str, &str)], body: Vec<u8>) -> Response<Full<Bytes>> {
+    let mut builder = Response::builder().status(status);
+    for (k, v) in headers {
+        builder = builder.header(*k, *v);
+    }
+    builder
+        .body(Full::new(Bytes::from(body)))
+        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+}
+
+/// `POST /actions/build/{plan}/jobs/{job}/runnerresolve/actions`: download info for the actions
+/// the fake knows, 422 naming the others.
+fn resolve_actions(s: &mut State, base: &str, token: &str, json: Json) -> Response<Full<Bytes>> {
+    if token != "job-token-1" {
+        return answer(StatusCode::UNAUTHORIZED, Json::Null);
+    }
+    s.resolve_requests.push(json.clone());
+    let mut infos = serde_json::Map::new();
+    let mut errors = serde_json::Map::new();
+    for asked in json["actions"].as_array().cloned().unwrap_or_default() {
+        let name = asked["action"].as_str().unwrap_or_default();
+        let version = asked["version"].as_str().unwrap_or_default();
+        let key = format!("{name}@{version}");
+        match s
+            .actions
+            .iter()
+            .find(|a| a.name.eq_ignore_ascii_case(name) && a.version == version)
+        {
+            Some(a) => {
+                infos.insert(
+                    key,
+                    json!({
+                        "name": a.name, "resolved_name": a.name, "resolved_sha": a.resolved_sha,
+                        "version": a.version,
+                        "tar_url": format!("{base}/api/v3/repos/{}/tarball/{}", a.name, a.resolved_sha),
+                        "zip_url": format!("{base}/api/v3/repos/{}/zipball/{}", a.name, a.resolved_sha),
+                        "authentication": {"token": a.token(), "expires_at": "2099-01-01T00:00:00Z"}
+                    }),
+                );
+            }
+            None => {
+                errors.insert(
+                    key.clone(),
+                    json!({"message": format!("Unable to resolve action `{key}`, repository not found")}),
+                );
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return answer(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({ "errors": errors }),
+        );
+    }
+    ok(json!({ "actions": infos }))
+}
+
+/// `GET /api/v3/repos/{owner}/{repo}/tarball/{sha}` redirects to `/codeload/...`, which serves
+/// the tarball.
+fn tarball(s: &mut State, path: &str, query: &str, authorization: String) -> Response<Full<Bytes>> {
+    s.tarball_requests.push((path.to_owned(), authorization));
+    let (codeload, rest) = match path.strip_prefix("/codeload/") {
+        Some(rest) => (true, rest),
+        None => (
+            false,
+            path.strip_prefix("/api/v3/repos/").unwrap_or_default(),
+        ),
+    };
+    let parts: Vec<&str> = rest.split('/').collect();
+    let (name, sha) = match parts.as_slice() {
+        [owner, repo, _, sha] => (format!("{owner}/{repo}"), sha.to_string()),
+        _ => return answer(StatusCode::NOT_FOUND, json!({"message": "Not Found"})),
+    };
+    let Some(action) = s
+        .actions
+        .iter()
+        .find(|a| a.name.eq_ignore_ascii_case(&name) && a.resolved_sha == sha)
+    else {
+        return answer(StatusCode::NOT_FOUND, json!({"message": "Not Found"}));
+    };
+    if action.tarball_status != 200 {
+        let status = StatusCode::from_u16(action.tarball_status)
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return answer(status, json!({"message": "Not Found"}));
+    }
+    if !codeload {
+        let location = format!("/codeload/{name}/legacy.tar.gz/{sha}?token=signed");
+        return raw(
+            StatusCode::FOUND,
+            &[("location", location.as_str())],
+            Vec::new(),
+        );
+    }
+    if query != "token=signed" {
+        return answer(StatusCode::FORBIDDEN, json!({"message": "unsigned"}));
+    }
+    raw(
+        StatusCode::OK,
+        &[("content-type", "application/x-gzip")],
+        action.tarball.clone(),
+    )
 }
 
 fn ok(body: Json) -> Response<Full<Bytes>> {
@@ -311,6 +457,14 @@ async fn handle(shared: Shared, req: Request<Incoming>) -> Response<Full<Bytes>>
             }
             s.completions.push(json);
             ok(Json::Null)
+        }
+        ("POST", p)
+            if p.starts_with("/actions/build/") && p.ends_with("/runnerresolve/actions") =>
+        {
+            resolve_actions(&mut s, &base, &token, json)
+        }
+        ("GET", p) if p.starts_with("/api/v3/repos/") || p.starts_with("/codeload/") => {
+            tarball(&mut s, p, &query, remote)
         }
         ("POST", p) if p.starts_with("/results/twirp/results.services.receiver.Receiver/Get") => {
             let name = json["step_backend_id"].as_str().unwrap_or("job").to_owned();
