@@ -2,7 +2,8 @@
 # The main job, end to end: build `hrun` and the guest image (with progress, cached), put the
 # example workflows through the policy gate, then run examples/build with `hrun exec` with every
 # job in its own microVM (no network: its egress allowlist is empty), a secret masked, verify
-# each job's signed evidence and the audit log, and print where the results are.
+# each job's signed evidence, rebuild the package job from its evidence with the clock moved 400
+# days (exit 0: reproducible), verify the audit log, and print where the results are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source ci/env.sh
@@ -29,8 +30,15 @@ echo "demo: the policy report for examples/unsafe is at $out/unsafe.sarif (SARIF
 echo
 echo "== hrun exec examples/build   (policy gate, then every job in its own microVM)"
 secret="demo-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
-rm -rf "$out/build"
-(cd examples/build && "$hrun" exec .github/workflows/build.yml --sandbox microvm \
+rm -rf "$out/build" "$out/example" "$out/rebuild"
+# A repository of its own for the example, with one commit at a fixed time: its committer time
+# is every step's SOURCE_DATE_EPOCH, and `hrun rebuild` checks the commit out again.
+cp -r examples/build "$out/example"
+git -C "$out/example" init -q -b main
+git -C "$out/example" add .
+GIT_COMMITTER_DATE="@1700000000 +0000" GIT_AUTHOR_DATE="@1700000000 +0000" \
+  git -C "$out/example" -c user.name=demo -c user.email=demo@example.org commit -q -m "the example"
+(cd "$out/example" && "$hrun" exec .github/workflows/build.yml --sandbox microvm \
   --secret "DEMO_TOKEN=$secret" --out "$out/build")
 if grep -rqF "$secret" "$out/build"; then
   echo "demo: the secret leaked into $out/build" >&2
@@ -41,6 +49,12 @@ echo "== hrun verify   (each job's evidence.tar, offline, with the host's public
 for evidence in $(find "$out/build" -name evidence.tar | sort); do
   "$hrun" verify "$evidence" --key "$HRUN_CACHE/keys/host.pub"
 done
+echo
+echo "== hrun rebuild   (the package job again from its evidence alone: same commit and image,"
+echo "                   guest clock +400 days, another time zone; then its attestation verified)"
+"$hrun" rebuild "$out/build/jobs/package/evidence.tar" --key "$HRUN_CACHE/keys/host.pub" \
+  --source "$out/example" --vary tz --out "$out/rebuild"
+"$hrun" verify "$out/rebuild/jobs/package/evidence.tar" --key "$HRUN_CACHE/keys/host.pub"
 echo
 echo "== hrun audit verify   (the host's append-only audit log)"
 "$hrun" audit verify

@@ -214,11 +214,14 @@ fn run_on_thread(
     let parent = nix::unistd::getpid();
     let join_files = cgroup.join_files().to_vec();
     // SAFETY: the closure runs in the forked child before exec and only makes async-signal-safe
-    // system calls (setsid, prctl, getppid, open, write, close, close_range/fcntl) on data
+    // system calls (umask, setsid, prctl, getppid, open, write, close, close_range/fcntl) on data
     // prepared before the fork;
     // it allocates nothing (io::Error::last_os_error does not allocate).
     unsafe {
         command.pre_exec(move || {
+            // Every backend starts steps with umask 022 (the namespace sandbox's init and the
+            // guest's PID 1 have it too), whatever the runner's own is.
+            libc::umask(0o022);
             nix::unistd::setsid()?;
             nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
             if nix::unistd::getppid() != parent {

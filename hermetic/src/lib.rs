@@ -89,7 +89,7 @@ pub mod vm;
 pub use error::ExecError;
 pub use executor::{Executor, FinishFuture, StepFuture};
 pub use host::HostExecutor;
-pub use namespace::{HostIdentity, NamespaceExecutor, Network, SandboxConfig};
+pub use namespace::{HostIdentity, NamespaceExecutor, Network, SandboxConfig, DEFAULT_HOSTNAME};
 pub use select::{resolve_sandbox, select_executor, Resolved, SandboxChoice, Selected};
 pub use step::{
     Containment, Ending, ExitStatus, LimitKind, LimitReport, LimitStatus, OutputChunk,

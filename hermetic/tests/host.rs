@@ -123,3 +123,16 @@ async fn tracks_the_step_in_a_cgroup_when_allowed_and_reports_limits() {
         );
     }
 }
+
+#[tokio::test]
+async fn starts_steps_with_umask_022_whatever_the_runners_is() {
+    let (ex, ws) = host();
+    // SAFETY: umask(2) only changes this process's file-creation mask; it is restored below.
+    // Other tests of this binary that create files meanwhile get fewer permissions for group and
+    // others, which none of them checks.
+    let before = unsafe { libc::umask(0o077) };
+    let run = common::run(&ex, common::sh("umask", ws.path())).await;
+    // SAFETY: as above.
+    unsafe { libc::umask(before) };
+    assert_eq!(run.stdout().trim(), "0022");
+}

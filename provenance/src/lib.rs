@@ -6,7 +6,8 @@
 //! provenance with the job's logs, result and reports into a deterministic `evidence.tar`
 //! ([`evidence`]) whose manifest is signed too, and appends every event to an append-only
 //! Merkle-tree audit log ([`audit`]) with signed checkpoints. A [`receipt`] of each job's evidence
-//! may travel with the source commit as a git note. [`verify`] checks all of it.
+//! may travel with the source commit as a git note. [`verify`] checks all of it. A rebuild of a
+//! job (`hrun rebuild`) adds a signed [`reproducibility`] attestation to its own evidence bundle.
 //!
 //! ```
 //! use provenance::bundle::Bundle;
@@ -29,6 +30,7 @@ pub mod dsse;
 pub mod evidence;
 pub mod keys;
 pub mod receipt;
+pub mod reproducibility;
 pub mod slsa;
 pub mod statement;
 pub mod verify;

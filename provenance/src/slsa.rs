@@ -54,6 +54,13 @@ pub struct ExternalParameters {
     pub inputs: BTreeMap<String, Json>,
     /// The job's key in the run (`build`, `build (linux)`, `call/build`).
     pub job: String,
+    /// The job's `matrix` context (`null` outside a matrix), masked. Absent in provenance written
+    /// before it was recorded.
+    #[serde(default)]
+    pub matrix: Json,
+    /// The `vars` context, masked. Absent in provenance written before it was recorded.
+    #[serde(default)]
+    pub vars: BTreeMap<String, Json>,
 }
 
 /// Where the workflow came from, as GitHub's provenance names it.
@@ -81,6 +88,47 @@ pub struct InternalParameters {
     /// SHA-256 of the guest image; `null` until the sandbox reports one (issue #4).
     #[serde(rename = "imageDigest")]
     pub image_digest: Option<String>,
+    /// The deterministic environment the steps got; `null` in provenance written before it was
+    /// recorded.
+    #[serde(default)]
+    pub environment: Option<StepEnvironment>,
+}
+
+/// What every step of the job was given so that its build can be repeated bit for bit
+/// (`SOURCE_DATE_EPOCH`, time zone, locale, umask, hostname, clock), and where the epoch came
+/// from. A value steps did not get is `null`, with the reason beside it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepEnvironment {
+    /// `SOURCE_DATE_EPOCH` as steps got it; `null` when it could not be determined.
+    #[serde(rename = "sourceDateEpoch")]
+    pub source_date_epoch: Option<u64>,
+    /// `commit` (the committer time of the checked-out commit), `env` (the workflow's or the
+    /// job's own `env`), or `absent`.
+    #[serde(rename = "sourceDateEpochFrom")]
+    pub source_date_epoch_from: String,
+    /// Why there is no epoch; `null` when there is one.
+    #[serde(rename = "sourceDateEpochAbsent")]
+    pub source_date_epoch_absent: Option<String>,
+    /// Whether the workflow or job asked for a reproducible build (`HRUN_REPRODUCIBLE`).
+    pub reproducible: bool,
+    /// `TZ` unless the workflow set its own.
+    pub tz: String,
+    /// `LC_ALL` unless the workflow set its own.
+    pub locale: String,
+    /// The umask steps start with (octal).
+    pub umask: String,
+    /// The hostname steps see; `null` when they see the host's own (`--sandbox none`).
+    pub hostname: Option<String>,
+    /// Seconds the steps' wall clock was moved from the runner's (0 but in rebuilds).
+    #[serde(rename = "clockOffsetSeconds")]
+    pub clock_offset_seconds: i64,
+    /// How the clock was moved (`guest clock`, `libfaketime`); `null` when it was not.
+    #[serde(rename = "clockMechanism")]
+    pub clock_mechanism: Option<String>,
+    /// Steps get their environment sorted by name.
+    #[serde(rename = "sortedEnvironment")]
+    pub sorted_environment: bool,
 }
 
 /// The runner itself.
@@ -180,6 +228,8 @@ pub(crate) mod tests {
                     event_name: "push".into(),
                     inputs: BTreeMap::new(),
                     job: "build".into(),
+                    matrix: Json::Null,
+                    vars: BTreeMap::new(),
                 },
                 internal_parameters: InternalParameters {
                     runner: RunnerParameters {
@@ -193,6 +243,7 @@ pub(crate) mod tests {
                     },
                     egress_policy_digest: None,
                     image_digest: None,
+                    environment: None,
                 },
                 resolved_dependencies: vec![ResourceDescriptor {
                     uri: "git+https://github.com/octo/hello@refs/heads/main".into(),
@@ -221,6 +272,21 @@ pub(crate) mod tests {
         assert!(text.contains(r#""egressPolicyDigest":null"#), "{text}");
         assert!(text.contains(r#""imageDigest":null"#), "{text}");
         assert!(text.contains(r#""accelerator":null"#), "{text}");
+    }
+
+    #[test]
+    fn reads_provenance_written_before_the_environment_was_recorded() {
+        let mut json: Json = serde_json::from_slice(&sample().to_bytes()).unwrap();
+        let def = &mut json["predicate"]["buildDefinition"];
+        def["internalParameters"]
+            .as_object_mut()
+            .unwrap()
+            .remove("environment");
+        let external = def["externalParameters"].as_object_mut().unwrap();
+        external.remove("matrix");
+        external.remove("vars");
+        let back: ProvenanceStatement = serde_json::from_value(json).unwrap();
+        assert_eq!(back, sample());
     }
 
     #[test]

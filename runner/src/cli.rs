@@ -37,6 +37,9 @@ pub enum Command {
     Verify(commands::verify::VerifyArgs),
     /// The host's append-only audit log.
     Audit(commands::audit::AuditArgs),
+    /// Run a job again from its evidence.tar with the clock moved and compare every artifact
+    /// (exit 0 reproducible, 1 not reproducible, 2 could not rebuild).
+    Rebuild(commands::rebuild::RebuildArgs),
     /// Register this runner with GitHub (or write a --jitconfig), as GitHub's config.sh does.
     Register(commands::register::RegisterArgs),
     /// Deregister this runner from GitHub and delete its local identity.
@@ -60,6 +63,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Keys(args) => commands::keys::run(args),
         Command::Verify(args) => commands::verify::run(args),
         Command::Audit(args) => commands::audit::run(args),
+        Command::Rebuild(args) => commands::rebuild::run(args),
         Command::Register(args) => commands::register::register(args),
         Command::Remove(args) => commands::register::remove(args),
         Command::Run(args) => commands::run::run(args),

@@ -15,6 +15,7 @@ mod engine;
 mod evidence;
 mod exit;
 mod github;
+mod rebuild;
 
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();

@@ -42,6 +42,12 @@ pub struct VmConfig {
     pub console_log: bool,
     /// Words appended to the guest kernel's command line.
     pub extra_cmdline: Vec<String>,
+    /// Seconds the guest's wall clock is set ahead of the host's (negative: behind). 0 but in
+    /// rebuilds, which move the clock to find builds that depend on it.
+    pub clock_offset_secs: i64,
+    /// The uid and gid steps run as in the guest (never 0): the image's job user unless a rebuild
+    /// varies it.
+    pub step_id: u32,
 }
 
 impl Default for VmConfig {
@@ -58,6 +64,8 @@ impl Default for VmConfig {
             accel: None,
             console_log: false,
             extra_cmdline: Vec::new(),
+            clock_offset_secs: 0,
+            step_id: super::session::GUEST_STEP_ID,
         }
     }
 }

@@ -7,7 +7,8 @@
 //! agent's first bytes. The first [`run`](Executor::run) waits for that, opens the agent session
 //! and sets the guest up; each step then runs through the session. [`finish`](Executor::finish)
 //! closes the session, ends QEMU (QMP `quit`, then SIGKILL), removes the run directory and reports
-//! the facts (accelerator and why, kernel, image digest, vCPUs, memory, boot time).
+//! the facts (accelerator and why, kernel, image digest, vCPUs, memory, boot time, from launch
+//! to the first step handed to the agent (`first_step_ms`), and how long the teardown took).
 //!
 //! Limits enforced on the host, whatever the guest does: the job timeout kills QEMU (from its
 //! watching thread, even with no step running); a step's timeout or cancellation that the guest
@@ -233,6 +234,10 @@ impl MicroVmExecutor {
         self.vm.run_dir()
     }
 
+    fn has_fact(&self, key: &str) -> bool {
+        self.facts.lock().is_ok_and(|f| f.contains_key(key))
+    }
+
     fn fact(&self, key: &str, value: impl Into<String>) {
         if let Ok(mut facts) = self.facts.lock() {
             facts.insert(key.to_owned(), value.into());
@@ -290,7 +295,7 @@ impl MicroVmExecutor {
                 .ok()
                 .and_then(|n| n.as_ref().map(|n| n.guest.clone()));
             let set_up = tokio::select! {
-                r = session.setup(&self.config, guest_net.as_ref(), self.vm_config.disk_bytes) => r,
+                r = session.setup(&self.config, &self.vm_config, guest_net.as_ref()) => r,
                 exit = self.vm.wait_exit() => Err(self.exit_error(exit)),
             };
             if let Err(e) = set_up {
@@ -361,6 +366,7 @@ impl MicroVmExecutor {
         let grace = step.cancel_grace;
         let timeout = step.timeout;
         let host_cancel = cancel.clone();
+        let first = !self.has_fact("first_step_ms");
         let result = tokio::select! {
             r = session.run_step(step, output, cancel) => r,
             exit = self.vm.wait_exit() => {
@@ -375,6 +381,14 @@ impl MicroVmExecutor {
                 Ok(ended_by_host(ending, started))
             }
         };
+        if first {
+            if let Some(at) = session.first_step_at() {
+                let ms = at
+                    .saturating_duration_since(self.vm.launched_at())
+                    .as_millis();
+                self.fact("first_step_ms", ms.to_string());
+            }
+        }
         if self.vm.exit().is_some() {
             *phase = Phase::Broken(match &result {
                 Ok(o) if o.ending == Ending::TimedOut => {
@@ -389,6 +403,7 @@ impl MicroVmExecutor {
 
     async fn finish_job(&self) -> Result<SandboxReport, ExecError> {
         let mut phase = self.phase.lock().await;
+        let teardown = Instant::now();
         match std::mem::replace(&mut *phase, Phase::Finished) {
             Phase::Ready(session) => {
                 let _ = tokio::time::timeout(QUIT_GRACE, session.close()).await;
@@ -434,6 +449,7 @@ impl MicroVmExecutor {
                 }
             }
         }
+        self.fact("teardown_ms", teardown.elapsed().as_millis().to_string());
         let facts = self.facts.lock().map(|f| f.clone()).unwrap_or_default();
         Ok(SandboxReport {
             facts,
@@ -502,6 +518,13 @@ fn initial_facts(
     );
     facts.insert("disk_bytes".to_owned(), vm.disk_bytes.to_string());
     facts.insert("vm".to_owned(), qemu_vm.name().to_owned());
+    facts.insert("step_uid".to_owned(), vm.step_id.to_string());
+    if vm.clock_offset_secs != 0 {
+        facts.insert(
+            "clock_offset_secs".to_owned(),
+            vm.clock_offset_secs.to_string(),
+        );
+    }
     facts
 }
 

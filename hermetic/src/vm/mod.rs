@@ -48,6 +48,7 @@ pub use config::{default_cache_dir, VmConfig, DEFAULT_QEMU};
 pub use executor::{MicroVmExecutor, MicroVmSetup, VmNetwork};
 pub use image::VmImage;
 pub use qemu::{Accel, VmError, VmNic};
+pub use session::GUEST_STEP_ID;
 
 /// Removes what killed runners left under `<cache_dir>/vm/run/` (their QEMU processes and run
 /// directories). Returns the names removed.

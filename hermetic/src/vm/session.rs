@@ -12,6 +12,7 @@
 //! them), or pull into a directory that is not one of the job's writable ones.
 
 use std::path::PathBuf;
+use std::time::Instant;
 
 use tokio::net::UnixStream;
 use tokio::sync::mpsc;
@@ -19,11 +20,19 @@ use tokio_util::sync::CancellationToken;
 
 use super::protocol::{Access, NetworkSetup, Setup};
 use super::sync::Manifest;
-use super::AgentClient;
+use super::{AgentClient, VmConfig};
 use crate::{ExecError, OutputChunk, SandboxConfig, StepOutcome, StepSpec};
 
 /// The uid and gid steps run as in the guest: the image's `runner` user.
 pub const GUEST_STEP_ID: u32 = 1001;
+
+/// The host's clock moved by `offset_secs` for the guest (a rebuild sets it hundreds of days
+/// ahead); `None` when the host's clock is unknown or the sum leaves the representable range.
+fn shifted_clock(host_ns: Option<u64>, offset_secs: i64) -> Option<u64> {
+    let host = i128::from(host_ns?);
+    let shifted = host + i128::from(offset_secs) * 1_000_000_000;
+    u64::try_from(shifted).ok()
+}
 
 /// What the agent says first.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -44,6 +53,8 @@ pub(crate) struct AgentSession {
     client: AgentClient<UnixStream>,
     /// The job's writable directories and the manifest of each as last synced.
     writable: Vec<(PathBuf, Manifest)>,
+    /// When the first step was handed to the agent (its directories synced).
+    first_step_at: Option<Instant>,
 }
 
 impl AgentSession {
@@ -61,6 +72,7 @@ impl AgentSession {
             AgentSession {
                 client,
                 writable: Vec::new(),
+                first_step_at: None,
             },
             greeting,
         ))
@@ -70,10 +82,12 @@ impl AgentSession {
     pub(crate) async fn setup(
         &mut self,
         config: &SandboxConfig,
+        vm: &VmConfig,
         network: Option<&NetworkSetup>,
-        disk_cap_bytes: u64,
     ) -> Result<(), ExecError> {
-        let mut setup = Setup::new(config.hostname.clone(), GUEST_STEP_ID, GUEST_STEP_ID);
+        let disk_cap_bytes = vm.disk_bytes;
+        let mut setup = Setup::new(config.hostname.clone(), vm.step_id, vm.step_id);
+        setup.clock_unix_ns = shifted_clock(setup.clock_unix_ns, vm.clock_offset_secs);
         setup.network = network.cloned();
         self.client.setup(&setup).await.map_err(ExecError::from)?;
         self.client.set_pull_limit(disk_cap_bytes);
@@ -111,6 +125,7 @@ impl AgentSession {
                 .map_err(ExecError::from)?;
             *manifest = now;
         }
+        self.first_step_at.get_or_insert_with(Instant::now);
         let outcome = self
             .client
             .run_step(&step, output, cancel)
@@ -123,8 +138,34 @@ impl AgentSession {
         Ok(outcome)
     }
 
+    /// When the first step was handed to the agent, once it has been.
+    pub(crate) fn first_step_at(&self) -> Option<Instant> {
+        self.first_step_at
+    }
+
     /// Ends the session (the agent powers the guest off).
     pub(crate) async fn close(mut self) -> Result<(), ExecError> {
         self.client.shutdown().await.map_err(ExecError::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_guest_clock_moves_by_the_offset_both_ways() {
+        let now = Some(1_700_000_000_000_000_000);
+        assert_eq!(shifted_clock(now, 0), now);
+        assert_eq!(
+            shifted_clock(now, 400 * 86_400),
+            Some(1_700_000_000_000_000_000 + 400 * 86_400 * 1_000_000_000)
+        );
+        assert_eq!(
+            shifted_clock(now, -1),
+            Some(1_700_000_000_000_000_000 - 1_000_000_000)
+        );
+        assert_eq!(shifted_clock(Some(0), -1), None);
+        assert_eq!(shifted_clock(None, 5), None);
     }
 }

@@ -3,9 +3,10 @@
 //! In order: the archive is exactly what we write (canonical tar); `evidence.sigstore.json`
 //! verifies and signs exactly `manifest.json`; the manifest lists every other member with its
 //! digest and nothing else; `provenance.sigstore.json` verifies and holds SLSA v1 provenance;
-//! the audit checkpoint verifies and each of the job's records is proven in it; then the caller's
-//! expectations (source repository, ref, builder id) and artifacts (by SHA-256 among the
-//! subjects).
+//! the audit checkpoint verifies and each of the job's records is proven in it; a rebuild's
+//! reproducibility attestation, when the bundle holds one, verifies and is about this bundle's
+//! job; then the caller's expectations (source repository, ref, builder id) and artifacts (by
+//! SHA-256 among the subjects).
 
 use std::collections::BTreeMap;
 
@@ -21,6 +22,9 @@ use crate::evidence::{
     MANIFEST, MANIFEST_SIGNATURE, PROVENANCE,
 };
 use crate::keys::VerifyingKey;
+use crate::reproducibility::{
+    ReproducibilityStatement, REPRODUCIBILITY, REPRODUCIBILITY_PREDICATE_TYPE,
+};
 use crate::slsa::{ProvenanceStatement, SLSA_PROVENANCE_V1};
 use crate::statement::{ResourceDescriptor, STATEMENT_TYPE};
 
@@ -51,6 +55,8 @@ pub struct VerifiedEvidence {
     pub checkpoint: Checkpoint,
     /// Each given artifact and the subject it matched.
     pub artifacts: Vec<(String, String)>,
+    /// The reproducibility attestation of a rebuild's bundle.
+    pub reproducibility: Option<ReproducibilityStatement>,
 }
 
 /// Verifies the bytes of an `evidence.tar`.
@@ -140,6 +146,16 @@ pub fn verify_evidence(
         &manifest.predicate.job,
     )?;
 
+    let reproducibility = match members.get(REPRODUCIBILITY) {
+        Some(bytes) => Some(reproducibility(
+            bytes,
+            key,
+            &manifest.predicate.invocation_id,
+            &members,
+        )?),
+        None => None,
+    };
+
     // The caller's expectations.
     let workflow = &provenance
         .predicate
@@ -196,7 +212,44 @@ pub fn verify_evidence(
         records,
         checkpoint,
         artifacts,
+        reproducibility,
     })
+}
+
+/// The rebuild's attestation: signed by the same key, about this bundle's invocation, with its
+/// diff report present when it names one.
+fn reproducibility(
+    bytes: &[u8],
+    key: &VerifyingKey,
+    invocation: &str,
+    members: &BTreeMap<String, Vec<u8>>,
+) -> Result<ReproducibilityStatement, Rejection> {
+    let bad = |what: String| Rejection::Reproducibility(what);
+    let payload = Bundle::from_slice(bytes)
+        .and_then(|b| b.verify(key, IN_TOTO_PAYLOAD_TYPE))
+        .map_err(|e| bad(format!("does not verify: {e}")))?;
+    let statement: ReproducibilityStatement =
+        serde_json::from_slice(&payload).map_err(|e| bad(e.to_string()))?;
+    if statement.statement_type != STATEMENT_TYPE
+        || statement.predicate_type != REPRODUCIBILITY_PREDICATE_TYPE
+    {
+        return Err(bad(format!(
+            "type `{}`, predicate type `{}`",
+            statement.statement_type, statement.predicate_type
+        )));
+    }
+    if statement.predicate.rebuild.invocation_id != invocation {
+        return Err(bad(format!(
+            "it is about the rebuild `{}`, this bundle is `{invocation}`",
+            statement.predicate.rebuild.invocation_id
+        )));
+    }
+    if let Some(report) = &statement.predicate.diff_report {
+        if !members.contains_key(report) {
+            return Err(bad(format!("its diff report `{report}` is not a member")));
+        }
+    }
+    Ok(statement)
 }
 
 /// The job's records, each proven to be in the checkpoint's tree.

@@ -50,6 +50,8 @@ pub enum Rejection {
         expected: String,
         found: String,
     },
+    #[error("reproducibility.sigstore.json: {0}")]
+    Reproducibility(String),
     #[error("artifact {path} (sha256 {digest}) is not a subject of the provenance")]
     Artifact { path: String, digest: String },
     #[error("receipt on line {line} does not verify: {error}")]

@@ -18,6 +18,7 @@ use hermetic::{Network, SandboxChoice};
 
 use crate::config::RunnerConfig;
 
+use crate::engine::determinism::EnvironmentOptions;
 use crate::engine::execute::RunCancel;
 use crate::engine::job::Secrets;
 use crate::engine::plan::read_workflow;
@@ -185,6 +186,7 @@ pub fn run(args: ExecArgs) -> Result<Exit> {
         audit_dir: args.audit_dir.clone(),
         configured_audit_dir: runner_config.evidence.audit_dir.clone(),
         git_notes: args.git_notes.then(|| repo_root.clone()),
+        attestor: None,
     };
     let options = RunOptions {
         repo_root,
@@ -215,6 +217,7 @@ pub fn run(args: ExecArgs) -> Result<Exit> {
             SecretScanArg::Report => ScanPolicy::Report,
             SecretScanArg::Fail => ScanPolicy::Fail,
         },
+        environment: EnvironmentOptions::default(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -247,7 +250,7 @@ pub fn run(args: ExecArgs) -> Result<Exit> {
     }
 }
 
-async fn watch_ctrl_c(cancel: RunCancel) {
+pub(crate) async fn watch_ctrl_c(cancel: RunCancel) {
     if tokio::signal::ctrl_c().await.is_err() {
         return;
     }

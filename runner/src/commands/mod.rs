@@ -8,6 +8,7 @@ pub mod image;
 pub mod keys;
 pub mod lint;
 pub mod parse;
+pub mod rebuild;
 pub mod register;
 pub mod run;
 pub mod scan;

@@ -1,6 +1,7 @@
 //! `hrun verify`: checks a job's `evidence.tar` offline with the signer's public key: both
-//! signatures, every member's digest, the audit records' inclusion proofs, the stated
-//! expectations and each given artifact against the provenance's subjects. With `--receipts
+//! signatures, every member's digest, the audit records' inclusion proofs, a rebuild's
+//! reproducibility attestation when the bundle holds one, the stated expectations and each given
+//! artifact against the provenance's subjects. With `--receipts
 //! FILE` (a git note's text, `git notes --ref refs/notes/hrun/receipts show <commit>`, or `-` for
 //! stdin) every receipt in it must be signed by the key, and the evidence bundle, when one is
 //! given, must be named by one of them (digest, job, invocation, commit and checkpoint).
@@ -126,6 +127,15 @@ pub fn run(args: VerifyArgs) -> Result<Exit> {
             );
             for (path, subject) in &v.artifacts {
                 println!("  artifact {path} = subject {subject}");
+            }
+            if let Some(r) = &v.reproducibility {
+                let p = &r.predicate;
+                println!(
+                    "  reproducibility: {} (rebuild of {}; {} file(s) compared)",
+                    p.verdict.as_str(),
+                    p.original.invocation_id,
+                    p.subjects.len()
+                );
             }
             for (kind, why) in &v.manifest.predicate.absent {
                 println!("  absent: {kind}: {why}");

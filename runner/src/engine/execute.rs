@@ -31,6 +31,7 @@ use crate::evidence::RunEvidence;
 
 use super::artifact_scan::scan_artifacts;
 use super::contexts::{runner_context, string_map, Contexts, EvalError};
+use super::determinism::{JobEnvironment, RunEnvironment};
 use super::files::FileCommands;
 use super::job::JobDescription;
 use super::output::{JobLog, Level, LiveLog};
@@ -77,6 +78,8 @@ pub struct JobSetup {
     pub evidence: Option<Arc<RunEvidence>>,
     /// The secret scan of the job's outputs and summaries.
     pub secret_scan: JobScan,
+    /// `SOURCE_DATE_EPOCH`, time zone, locale, hostname and clock of the run's steps.
+    pub environment: Arc<RunEnvironment>,
 }
 
 /// A job being run; the step loop is in [`super::step`].
@@ -119,6 +122,10 @@ pub struct JobRun {
     pub(super) known: Arc<KnownSecrets>,
     /// What each process of the job is swept for.
     pub(super) sweep: SweepConfig,
+    /// The deterministic environment of the job's steps (settled by `prepare`, once the job's
+    /// `env` is known).
+    pub(super) determinism: JobEnvironment,
+    pub(super) run_environment: Arc<RunEnvironment>,
 }
 
 /// How a job ended, for the scheduler.
@@ -244,6 +251,8 @@ pub async fn run_job(setup: JobSetup) -> JobEnded {
         secret_scan: setup.secret_scan,
         known,
         sweep,
+        determinism: setup.environment.for_job(&IndexMap::new()),
+        run_environment: Arc::clone(&setup.environment),
     };
     let timed_out = Arc::new(AtomicBool::new(false));
     let (steps, name, prepared) = run.run_all(&timed_out).await;
@@ -366,6 +375,9 @@ pub async fn run_job(setup: JobSetup) -> JobEnded {
             facts: result.sandbox_details.clone(),
             sandbox_files: sandbox_report.files.keys().cloned().collect(),
             inputs: run.desc.given.inputs.clone(),
+            matrix: run.desc.given.matrix.clone(),
+            vars: run.desc.given.vars.clone(),
+            environment: prepared.then(|| run.determinism.record()),
             secret_findings: run.secret_scan.findings().to_vec(),
             masker: masker.clone(),
             process_findings: run.secret_scan.process_findings().to_vec(),
@@ -388,12 +400,6 @@ pub async fn run_job(setup: JobSetup) -> JobEnded {
                         masker.mask(&w.skipped.join(", "))
                     ));
                 }
-                if !w.withheld.is_empty() {
-                    note.push_str(&format!(
-                        "; withheld by the secret scan: {}",
-                        masker.mask(&w.withheld.join(", "))
-                    ));
-                }
                 match &w.receipt {
                     Some(Ok(commit)) => note.push_str(&format!(
                         "; receipt attached to {commit} ({})",
@@ -401,6 +407,12 @@ pub async fn run_job(setup: JobSetup) -> JobEnded {
                     )),
                     Some(Err(e)) => note.push_str(&format!("; ✗ receipt not attached: {e}")),
                     None => {}
+                }
+                if !w.withheld.is_empty() {
+                    note.push_str(&format!(
+                        "; withheld by the secret scan: {}",
+                        masker.mask(&w.withheld.join(", "))
+                    ));
                 }
                 note
             }
@@ -501,6 +513,10 @@ impl JobRun {
         }
         self.env = env;
         self.contexts.set("env", string_map(&self.env));
+        self.determinism = self.run_environment.for_job(&self.env);
+        if let Some(why) = self.determinism.refusal() {
+            return Err(PrepareError::Io(why));
+        }
         self.allow = Allowances {
             unsecure_commands: self.flag(ALLOW_UNSECURE_COMMANDS_ENV),
             unsecure_stop_tokens: self.flag(ALLOW_UNSECURE_STOP_TOKENS_ENV),

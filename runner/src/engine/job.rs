@@ -121,6 +121,9 @@ pub struct JobDescription {
     /// `outputs:`, evaluated after the steps.
     pub outputs: Env,
     pub timeout_minutes: Option<Templated<f64>>,
+    /// `cancel-timeout-minutes`: how long the job may take to end once cancelled or timed out
+    /// (bounds its microVM's life with `timeout_minutes`).
+    pub cancel_timeout_minutes: Option<Templated<f64>>,
     pub continue_on_error: Option<Templated<bool>>,
     pub given: GivenContexts,
 }
@@ -150,6 +153,7 @@ impl JobDescription {
                 .collect(),
             outputs: runner.outputs.clone(),
             timeout_minutes: runner.timeout_minutes.clone(),
+            cancel_timeout_minutes: runner.cancel_timeout_minutes.clone(),
             continue_on_error: runner.continue_on_error.clone(),
             given,
         }

@@ -12,7 +12,9 @@
 //! 3. [`step`] runs a job's steps through a [`hermetic::Executor`] (the only way a process is
 //!    started), with [`shell`] templates for `run:` steps, [`actions`] for local composite and
 //!    node actions, [`files`] for `GITHUB_ENV`/`GITHUB_OUTPUT`/... and [`stream`] for the
-//!    workflow commands in a step's output; [`contexts`] builds what expressions read.
+//!    workflow commands in a step's output; [`contexts`] builds what expressions read;
+//!    [`determinism`] gives every step `SOURCE_DATE_EPOCH`, `TZ`, the locale and a fixed
+//!    hostname, and records them in the provenance.
 //! 4. [`output`] prints the live log and writes each job's log file; [`result`] writes the
 //!    `result.json` files; [`secret_scan`] searches step outputs, summaries and job outputs for
 //!    secrets the masker does not know, records what the run-time sweeps of each step's
@@ -27,6 +29,7 @@ pub mod actions;
 pub mod artifact_scan;
 mod call;
 pub mod contexts;
+pub mod determinism;
 pub mod execute;
 pub mod files;
 pub mod job;

@@ -18,8 +18,10 @@ use super::stream::StepStream;
 
 impl JobRun {
     /// The environment every process of the job starts from: `PATH` (with `GITHUB_PATH`
-    /// entries), `HOME`, `CI`, locale, then `env` (the job's and the step's), then GitHub's
-    /// default variables, which a step cannot override.
+    /// entries), `HOME`, `CI`, the deterministic values ([`super::determinism`]:
+    /// `SOURCE_DATE_EPOCH`, `TZ`, `LC_ALL`), then `env` (the job's and the step's, which win),
+    /// then GitHub's default variables, which a step cannot override, and what moves the clock
+    /// in a rebuild. Sorted by name, as every backend passes it on.
     pub(super) fn process_env(
         &self,
         env: &IndexMap<String, String>,
@@ -30,11 +32,7 @@ impl JobRun {
         out.insert("PATH".to_owned(), self.base_path.clone());
         out.insert("HOME".to_owned(), self.dirs.home.display().to_string());
         out.insert("CI".to_owned(), "true".to_owned());
-        for name in ["LANG", "LC_ALL", "TZ"] {
-            if let Ok(v) = std::env::var(name) {
-                out.insert(name.to_owned(), v);
-            }
-        }
+        self.determinism.defaults(&mut out);
         for (k, v) in env {
             out.insert(k.clone(), v.clone());
         }
@@ -103,6 +101,7 @@ impl JobRun {
         if let Some(p) = action_path {
             out.insert("GITHUB_ACTION_PATH".to_owned(), p.display().to_string());
         }
+        self.determinism.clock_env(&mut out);
         out
     }
 

@@ -16,10 +16,12 @@ use tokio::sync::Semaphore;
 
 use actions_compat::policy::{self, LintOptions, OutputFormat, RenderOptions};
 use actions_compat::workflow::{InputType, Workflow};
+use hermetic::egress::Uplink;
 use hermetic::scan::{RulePack, Scanner};
 use hermetic::{resolve_sandbox, HostIdentity, Network, SandboxChoice};
 
 use super::contexts::{github_context, GithubFacts};
+use super::determinism::{run_environment, ClockShift, EnvironmentOptions};
 use super::execute::RunCancel;
 use super::job::Secrets;
 use super::output::LiveLog;
@@ -64,6 +66,9 @@ pub struct RunOptions {
     pub runner_config: RunnerConfig,
     /// What a secret found in a step output, summary or job output does (`--secret-scan`).
     pub secret_scan: ScanPolicy,
+    /// What the run changes of the steps' deterministic environment (a rebuild's clock shift
+    /// and variations); the default changes nothing.
+    pub environment: EnvironmentOptions,
 }
 
 /// Why a run could not start (exit code 2).
@@ -113,8 +118,9 @@ fn policy_report_json(workflow_path: &Path) -> Vec<u8> {
         .into_bytes()
 }
 
-/// Removes what killed runners left behind (QEMU processes, run directories, job networks).
-fn clean_vm_leftovers(cache: &Path, live: &LiveLog) {
+/// Removes what killed runners left behind (QEMU processes, run directories, job networks:
+/// those whose uplink was the host, and those whose uplink is the configured namespace).
+fn clean_vm_leftovers(cache: &Path, uplink: &Uplink, live: &LiveLog) {
     match hermetic::vm::cleanup_leftovers(cache) {
         Ok(removed) if !removed.is_empty() => live.note(&format!(
             "removed leftover VMs of killed runners: {}",
@@ -123,13 +129,19 @@ fn clean_vm_leftovers(cache: &Path, live: &LiveLog) {
         Ok(_) => {}
         Err(e) => live.note(&format!("cannot clean up leftover VMs: {e}")),
     }
-    match hermetic::egress::cleanup_leftovers() {
-        Ok(removed) if !removed.is_empty() => live.note(&format!(
-            "removed leftover job networks of killed runners: {}",
-            removed.join(", ")
-        )),
-        Ok(_) => {}
-        Err(e) => live.note(&format!("cannot clean up leftover job networks: {e}")),
+    let mut uplinks = vec![Uplink::Host];
+    if matches!(uplink, Uplink::Netns(_)) {
+        uplinks.push(uplink.clone());
+    }
+    for uplink in &uplinks {
+        match hermetic::egress::cleanup_leftovers_in(uplink) {
+            Ok(removed) if !removed.is_empty() => live.note(&format!(
+                "removed leftover job networks of killed runners: {}",
+                removed.join(", ")
+            )),
+            Ok(_) => {}
+            Err(e) => live.note(&format!("cannot clean up leftover job networks: {e}")),
+        }
     }
 }
 
@@ -155,6 +167,7 @@ pub async fn execute(options: RunOptions, cancel: RunCancel) -> Result<RunReport
             &options.runner_config,
             &options.repo_root,
             &plan.workflow.file,
+            options.environment.image_digest.as_deref(),
         )),
         SandboxChoice::None | SandboxChoice::Namespace => None,
     };
@@ -174,9 +187,9 @@ pub async fn execute(options: RunOptions, cancel: RunCancel) -> Result<RunReport
         _ => StartError::Sandbox(e.to_string()),
     })?;
     let sandbox = resolved.choice;
-    let vm_plan = if sandbox == SandboxChoice::Microvm {
+    let mut vm_plan = if sandbox == SandboxChoice::Microvm {
         if let Some(p) = &vm_plan {
-            clean_vm_leftovers(&p.config.cache_dir, &live);
+            clean_vm_leftovers(&p.config.cache_dir, &p.network.uplink, &live);
         }
         vm_plan
     } else {
@@ -225,6 +238,21 @@ pub async fn execute(options: RunOptions, cancel: RunCancel) -> Result<RunReport
         masker.add_secret(value);
     }
     let facts = repo::read(&options.repo_root);
+    let environment = run_environment(
+        &options.environment,
+        sandbox_name,
+        &options.repo_root,
+        &facts.sha,
+        vm_plan.as_mut(),
+    )
+    .map_err(StartError::Sandbox)?;
+    if let ClockShift::Faketime { library, .. } = &environment.clock {
+        live.note(&format!(
+            "clock: steps see the wall clock moved by {} s (libfaketime {})",
+            options.environment.clock_shift_secs,
+            library.display()
+        ));
+    }
     let git_ref = facts.git_ref.clone();
     let ref_name = git_ref
         .strip_prefix("refs/heads/")
@@ -281,6 +309,8 @@ pub async fn execute(options: RunOptions, cancel: RunCancel) -> Result<RunReport
             network: format!("{:?}", options.network).to_ascii_lowercase(),
             policy: policy_report_json(&options.workflow_path),
             action_trees: plan.action_trees.clone(),
+            commit_epoch: environment.commit_epoch.as_ref().ok().copied(),
+            event: options.event.clone(),
         },
     )
     .map_err(|e| StartError::Evidence(format!("{e:#}")))?;
@@ -314,6 +344,7 @@ pub async fn execute(options: RunOptions, cancel: RunCancel) -> Result<RunReport
         evidence: Some(Arc::new(evidence)),
         vm: vm_plan,
         scanner: Arc::new(Scanner::new(RulePack::builtin())),
+        environment: Arc::new(environment),
     });
     let call = Call {
         inputs: dispatch_inputs,
@@ -430,10 +461,6 @@ fn workflow_value_json_t(
             .map(|e| json!(e.source))
             .unwrap_or(Json::Null),
     }
-}
-
-pub(super) fn hermetic_hostname() -> String {
-    hermetic::SandboxConfig::new(Vec::<PathBuf>::new()).hostname
 }
 
 pub(crate) fn nix_is_root() -> bool {

@@ -33,7 +33,7 @@ use super::job::{JobDescription, Secrets};
 use super::output::LiveLog;
 use super::plan::Plan;
 use super::result::{Conclusion, JobSummary};
-use super::run::{hermetic_hostname, RunOptions};
+use super::run::RunOptions;
 use super::secret_scan::JobScan;
 use super::strategy::start_job;
 use super::workspace::{prepare_job, Owner};
@@ -65,6 +65,8 @@ pub(super) struct Shared {
     pub(super) vm: Option<super::vm::VmPlan>,
     /// The secret scanner every job's outputs and summaries go through.
     pub(super) scanner: Arc<Scanner>,
+    /// `SOURCE_DATE_EPOCH`, time zone, locale, hostname and clock of every step.
+    pub(super) environment: Arc<super::determinism::RunEnvironment>,
 }
 
 /// A job's end as its dependants and callers see it.
@@ -329,11 +331,23 @@ pub(super) async fn run_runner_job(
         read_only: shared.plan.action_trees.clone(),
         tmp_dir: Some(dirs.tmp.clone()),
         network: shared.options.network,
-        hostname: hermetic_hostname(),
+        hostname: shared
+            .environment
+            .hostname
+            .clone()
+            .unwrap_or_else(|| hermetic::DEFAULT_HOSTNAME.to_owned()),
         identity: shared.identity,
     };
     let vm_setup = match &shared.vm {
-        Some(plan) => match super::vm::job_setup(plan, None).await {
+        Some(plan) => match super::vm::job_setup(
+            plan,
+            super::vm::vm_timeout(
+                desc.timeout_minutes.as_ref(),
+                desc.cancel_timeout_minutes.as_ref(),
+            ),
+        )
+        .await
+        {
             Ok(setup) => Some(setup),
             Err(e) => {
                 shared
@@ -372,6 +386,7 @@ pub(super) async fn run_runner_job(
         store: Arc::clone(&shared.store),
         evidence: shared.evidence.clone(),
         secret_scan: JobScan::new(Arc::clone(&shared.scanner), shared.options.secret_scan),
+        environment: Arc::clone(&shared.environment),
     };
     let ended = run_job(setup).await;
     let summary = JobSummary {

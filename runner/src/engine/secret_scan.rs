@@ -188,6 +188,7 @@ impl JobScan {
         self.policy == ScanPolicy::Fail && self.total() > 0
     }
 
+    /// What the scans of outputs, summaries and artifacts found (not the process sweeps').
     pub fn findings(&self) -> &[Finding] {
         &self.findings
     }

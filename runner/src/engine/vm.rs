@@ -14,9 +14,12 @@
 use std::path::Path;
 use std::time::Duration;
 
+use actions_compat::workflow::{OrExpr, Templated};
 use hermetic::egress::{EgressPolicy, GuestLink, JobNetwork, NetworkConfig, Uplink};
 use hermetic::vm::{MicroVmSetup, VmConfig, VmImage, VmNetwork};
 use hermetic::ExecError;
+
+use super::execute::DEFAULT_JOB_TIMEOUT_MINUTES;
 
 use crate::config::{job_egress, RunnerConfig};
 
@@ -34,18 +37,8 @@ pub struct VmPlan {
 /// The current guest image of the image store (`$HRUN_IMAGES`, else `<cache>/images`), or why
 /// there is none.
 pub fn current_image(cache: &Path) -> Result<VmImage, String> {
-    let store = match std::env::var_os("HRUN_IMAGES").filter(|v| !v.is_empty()) {
-        Some(dir) => images::ImageStore::new(dir),
-        None => images::ImageStore::in_cache(cache),
-    };
-    match store.current() {
-        Ok(Some(dir)) if dir.is_complete() => Ok(VmImage {
-            kernel: dir.kernel(),
-            initrd: dir.initrd(),
-            rootfs: dir.rootfs(),
-            digest: dir.digest.to_string(),
-            kernel_release: dir.kernel_release().to_owned(),
-        }),
+    match image_store(cache).current() {
+        Ok(Some(dir)) if dir.is_complete() => Ok(vm_image(&dir)),
         Ok(Some(dir)) => Err(format!(
             "the current guest image {} is incomplete (rebuild it with `hrun image build --force`)",
             dir.digest
@@ -55,14 +48,52 @@ pub fn current_image(cache: &Path) -> Result<VmImage, String> {
     }
 }
 
-/// The VM plan of a run of `workflow_file` in `repo_root`, or why the microVM cannot be used.
+/// The guest image of that digest in the image store (a rebuild boots the original's).
+pub fn image_by_digest(cache: &Path, digest: &str) -> Result<VmImage, String> {
+    let dir = image_store(cache)
+        .find(digest)
+        .map_err(|e| format!("the guest image {digest} is not in the image store: {e}"))?;
+    if dir.digest.to_string() != digest {
+        return Err(format!(
+            "`{digest}` is not the whole digest of a guest image in the store"
+        ));
+    }
+    if !dir.is_complete() {
+        return Err(format!("the guest image {digest} is incomplete"));
+    }
+    Ok(vm_image(&dir))
+}
+
+fn image_store(cache: &Path) -> images::ImageStore {
+    match std::env::var_os("HRUN_IMAGES").filter(|v| !v.is_empty()) {
+        Some(dir) => images::ImageStore::new(dir),
+        None => images::ImageStore::in_cache(cache),
+    }
+}
+
+fn vm_image(dir: &images::ImageDir) -> VmImage {
+    VmImage {
+        kernel: dir.kernel(),
+        initrd: dir.initrd(),
+        rootfs: dir.rootfs(),
+        digest: dir.digest.to_string(),
+        kernel_release: dir.kernel_release().to_owned(),
+    }
+}
+
+/// The VM plan of a run of `workflow_file` in `repo_root` booting the image `image_digest`
+/// (default: the store's current one), or why the microVM cannot be used.
 pub fn plan_vm(
     runner: &RunnerConfig,
     repo_root: &Path,
     workflow_file: &str,
+    image_digest: Option<&str>,
 ) -> Result<VmPlan, String> {
     let mut config = VmConfig::from_env()?;
-    let image = current_image(&config.cache_dir)?;
+    let image = match image_digest {
+        Some(digest) => image_by_digest(&config.cache_dir, digest)?,
+        None => current_image(&config.cache_dir)?,
+    };
     config.vcpus = runner.vm.vcpus;
     config.memory_mib = u32::try_from(runner.vm.memory_mib).unwrap_or(u32::MAX);
     config.disk_bytes = runner.vm.disk_mib.saturating_mul(1 << 20);
@@ -87,6 +118,39 @@ pub fn plan_vm(
     })
 }
 
+/// GitHub's `cancel-timeout-minutes` when a job does not set it: how long a cancelled (or
+/// timed-out) job has to end before its runner is killed.
+pub const DEFAULT_CANCEL_TIMEOUT_MINUTES: f64 = 5.0;
+
+/// How long after its launch a job's VM is killed, whatever runs in it: the job's
+/// `timeout-minutes` plus its `cancel-timeout-minutes` (GitHub's defaults when absent), so the
+/// steps that run once the job has timed out (`if: cancelled()`, `always()`) get the same time
+/// as on GitHub, and the VM's kill is the backstop of a job that does not end. `None` (no VM
+/// deadline) when either is an expression, known only once the job runs, or when
+/// `timeout-minutes` is not a positive number (no job timeout); the engine's timer and each
+/// step's host backstop still apply.
+pub fn vm_timeout(
+    timeout_minutes: Option<&Templated<f64>>,
+    cancel_timeout_minutes: Option<&Templated<f64>>,
+) -> Option<Duration> {
+    let minutes = |t: Option<&Templated<f64>>, default: f64| match t.map(|t| &t.value) {
+        None => Some(default),
+        Some(OrExpr::Literal { value }) => Some(*value),
+        Some(OrExpr::Expression(_)) => None,
+    };
+    let job = minutes(timeout_minutes, DEFAULT_JOB_TIMEOUT_MINUTES)?;
+    if !(job.is_finite() && job > 0.0) {
+        return None;
+    }
+    let cancel = minutes(cancel_timeout_minutes, DEFAULT_CANCEL_TIMEOUT_MINUTES)?;
+    let cancel = if cancel.is_finite() && cancel > 0.0 {
+        cancel
+    } else {
+        0.0
+    };
+    Duration::try_from_secs_f64(((job + cancel) * 60.0).min(1e9)).ok()
+}
+
 /// The VM of one job: `timeout` is the job's own limit (the VM is killed at it).
 pub async fn job_setup(
     plan: &VmPlan,
@@ -104,4 +168,65 @@ pub async fn job_setup(
         setup.network = Some(VmNetwork::from_job(job)?);
     }
     Ok(setup)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn literal(minutes: f64) -> Templated<f64> {
+        Templated {
+            line: 1,
+            col: 1,
+            value: OrExpr::Literal { value: minutes },
+        }
+    }
+
+    #[test]
+    fn vm_deadline_is_the_job_timeout_plus_the_cancel_timeout() {
+        assert_eq!(
+            vm_timeout(Some(&literal(0.5)), Some(&literal(0.25))),
+            Some(Duration::from_secs(45))
+        );
+        assert_eq!(
+            vm_timeout(Some(&literal(1.0)), None),
+            Some(Duration::from_secs(60 + 5 * 60)),
+            "GitHub's default cancel timeout of 5 minutes"
+        );
+        assert_eq!(
+            vm_timeout(None, None),
+            Some(Duration::from_secs((360 + 5) * 60)),
+            "GitHub's default job timeout of 360 minutes"
+        );
+        assert_eq!(
+            vm_timeout(Some(&literal(1.0)), Some(&literal(-1.0))),
+            Some(Duration::from_secs(60)),
+            "a cancel timeout that is not positive adds nothing"
+        );
+    }
+
+    #[test]
+    fn no_vm_deadline_without_a_positive_literal_timeout() {
+        assert_eq!(vm_timeout(Some(&literal(0.0)), None), None);
+        assert_eq!(vm_timeout(Some(&literal(-3.0)), None), None);
+        assert_eq!(vm_timeout(Some(&literal(f64::NAN)), None), None);
+        let wf = actions_compat::workflow::parse(
+            "on: push\njobs:\n  a:\n    runs-on: x\n    timeout-minutes: ${{ fromJSON(vars.T) }}\n    cancel-timeout-minutes: ${{ fromJSON(vars.C) }}\n    steps: [{run: 'true'}]\n",
+            "ci.yml",
+        )
+        .expect("parses");
+        let Some(actions_compat::workflow::JobKind::Runner(job)) = wf.jobs.first().map(|j| &j.kind)
+        else {
+            panic!("a runner job");
+        };
+        assert!(matches!(
+            job.timeout_minutes.as_ref().map(|t| &t.value),
+            Some(OrExpr::Expression(_))
+        ));
+        assert_eq!(vm_timeout(job.timeout_minutes.as_ref(), None), None);
+        assert_eq!(
+            vm_timeout(Some(&literal(1.0)), job.cancel_timeout_minutes.as_ref()),
+            None
+        );
+    }
 }

@@ -24,16 +24,17 @@ use provenance::evidence::{
     PROVENANCE,
 };
 use provenance::receipt::{Receipt, ReceiptCheckpoint};
+use provenance::reproducibility::REPRODUCIBILITY;
 use provenance::slsa::{
     job_statement, BuildDefinition, BuildMetadata, Builder, ExternalParameters, InternalParameters,
-    RunDetails, RunnerParameters, SandboxParameters, WorkflowRef, HRUN_BUILD_TYPE,
+    RunDetails, RunnerParameters, SandboxParameters, StepEnvironment, WorkflowRef, HRUN_BUILD_TYPE,
 };
 use provenance::statement::ResourceDescriptor;
 
 use super::artifacts::{self, Collected};
 use super::events;
 use super::git_notes;
-use super::{builder_id, now_rfc3339, read_member, JobRecorder, RunEvidence};
+use super::{builder_id, now_rfc3339, read_member, FinishedJob, JobRecorder, RunEvidence};
 use crate::engine::result::StepResult;
 use crate::engine::secret_scan::ProcessFinding;
 use crate::engine::SharedMasker;
@@ -57,6 +58,12 @@ pub struct JobEnd {
     pub sandbox_files: Vec<String>,
     /// `inputs` of the job.
     pub inputs: Json,
+    /// `matrix` of the job (`null` outside a matrix).
+    pub matrix: Json,
+    /// `vars` of the run.
+    pub vars: Json,
+    /// The deterministic environment its steps got; `None` when the job could not be prepared.
+    pub environment: Option<StepEnvironment>,
     /// What the job's secret scan found (recorded by rule and place, never by value).
     pub secret_findings: Vec<hermetic::scan::Finding>,
     pub masker: SharedMasker,
@@ -76,10 +83,10 @@ pub struct JobEvidence {
     pub elapsed: std::time::Duration,
     /// Entries of `$HRUN_ARTIFACTS` that were not regular files (not recorded).
     pub skipped: Vec<String>,
-    /// Artifacts the secret scan withheld (not recorded, not kept).
-    pub withheld: Vec<String>,
     /// With `--git-notes`: the commit the receipt was attached to, or why it was not.
     pub receipt: Option<Result<String, String>>,
+    /// Artifacts the secret scan withheld (not recorded, not kept).
+    pub withheld: Vec<String>,
 }
 
 /// Known report kinds and the sandbox file that holds each.
@@ -145,13 +152,20 @@ impl RunEvidence {
             payload = end.masker.mask_document(&text).into_bytes();
         }
         let provenance = Bundle::sign(&self.key, IN_TOTO_PAYLOAD_TYPE, &payload).to_bytes();
-        seqs.extend(self.record(
-            &end.key,
-            vec![(
-                EventKind::KeyUsed,
-                json!({"signed": "provenance", "payload_sha256": Sha256Digest::of(&payload).to_hex(), "key": self.key.public().hint()}),
-            )],
-        )?);
+        let mut signed = vec![(
+            EventKind::KeyUsed,
+            json!({"signed": "provenance", "payload_sha256": Sha256Digest::of(&payload).to_hex(), "key": self.key.public().hint()}),
+        )];
+        let attested = self.attested(&end, &collected, &invocation_id)?;
+        for (name, bytes) in &attested {
+            if name.ends_with(".sigstore.json") {
+                signed.push((
+                    EventKind::KeyUsed,
+                    json!({"signed": name, "bundle_sha256": Sha256Digest::of(bytes).to_hex(), "key": self.key.public().hint()}),
+                ));
+            }
+        }
+        seqs.extend(self.record(&end.key, signed)?);
         let excerpt = self.audit().checkpoint(&seqs)?;
         let checkpoint =
             Checkpoint::verify(&excerpt.checkpoint, &self.key.public()).map_err(|e| {
@@ -170,6 +184,13 @@ impl RunEvidence {
             members.insert("summary.md".to_owned(), summary);
         }
         members.insert("policy.json".to_owned(), self.facts.policy.clone());
+        let event = end.masker.mask_document(&self.facts.event.to_string());
+        members.insert("event.json".to_owned(), event.into_bytes());
+        for (name, bytes) in attested {
+            if valid_name(&name) {
+                members.insert(name, bytes);
+            }
+        }
         members.insert("runner-config.json".to_owned(), self.runner_config.clone());
         for name in &end.sandbox_files {
             let member = format!("sandbox/{name}");
@@ -231,8 +252,35 @@ impl RunEvidence {
             members: count,
             elapsed: began.elapsed(),
             skipped: collected.skipped,
-            withheld: collected.withheld,
             receipt,
+            withheld: collected.withheld,
+        })
+    }
+
+    /// What the run's attestor adds for this job (nothing without one).
+    fn attested(
+        &self,
+        end: &JobEnd,
+        collected: &Collected,
+        invocation_id: &str,
+    ) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+        let Some(attestor) = &self.attestor else {
+            return Ok(Vec::new());
+        };
+        let artifacts: Vec<ResourceDescriptor> = collected
+            .artifacts
+            .iter()
+            .map(|a| ResourceDescriptor::file(end.masker.mask(&a.name), a.sha256))
+            .collect();
+        let sign =
+            |payload: &[u8]| Bundle::sign(&self.key, IN_TOTO_PAYLOAD_TYPE, payload).to_bytes();
+        attestor.members(&FinishedJob {
+            key: &end.key,
+            invocation_id,
+            conclusion: &end.conclusion,
+            artifacts: &artifacts,
+            artifacts_dir: &end.out_dir.join("artifacts"),
+            sign: &sign,
         })
     }
 
@@ -286,6 +334,11 @@ impl RunEvidence {
                     event_name: self.facts.event_name.clone(),
                     inputs,
                     job: end.key.clone(),
+                    matrix: masked_json(&end.masker, &end.matrix),
+                    vars: match masked_json(&end.masker, &end.vars) {
+                        Json::Object(map) => map.into_iter().collect(),
+                        _ => BTreeMap::new(),
+                    },
                 },
                 internal_parameters: InternalParameters {
                     runner: RunnerParameters {
@@ -299,6 +352,7 @@ impl RunEvidence {
                     },
                     egress_policy_digest: fact("egress_policy_digest"),
                     image_digest: fact("image_digest"),
+                    environment: end.environment.clone(),
                 },
                 resolved_dependencies: self.dependencies_with_image(end),
             },
@@ -371,6 +425,12 @@ impl RunEvidence {
             );
         }
         reports.insert("policy".to_owned(), Some("policy.json".to_owned()));
+        if members.contains_key(REPRODUCIBILITY) {
+            reports.insert(
+                "reproducibility".to_owned(),
+                Some(REPRODUCIBILITY.to_owned()),
+            );
+        }
         EvidencePredicate {
             job: end.key.clone(),
             invocation_id: invocation_id.to_owned(),
@@ -379,4 +439,13 @@ impl RunEvidence {
             absent,
         }
     }
+}
+
+/// `value` with every registered secret masked (unchanged when it holds none).
+fn masked_json(masker: &SharedMasker, value: &Json) -> Json {
+    let text = value.to_string();
+    if !masker.reveals(&text) {
+        return value.clone();
+    }
+    serde_json::from_str(&masker.mask_document(&text)).unwrap_or(Json::Null)
 }

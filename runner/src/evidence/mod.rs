@@ -61,6 +61,33 @@ pub struct RunFacts {
     pub policy: Vec<u8>,
     /// The store trees of the remote actions the run uses.
     pub action_trees: Vec<PathBuf>,
+    /// The committer time of the source commit, when known: the mtime of every evidence member
+    /// unless the runner's own `SOURCE_DATE_EPOCH` says otherwise.
+    pub commit_epoch: Option<u64>,
+    /// The event payload the run was given (`--eventpath`), kept as `event.json` so that a
+    /// rebuild can give it again.
+    pub event: Json,
+}
+
+/// Adds signed members to a job's evidence bundle once the job's subjects are known: a
+/// rebuild's reproducibility attestation (`crate::rebuild`).
+pub trait Attestor: Send + Sync + std::fmt::Debug {
+    /// The members to add to the bundle of `job` (none for a job it is not about).
+    fn members(&self, job: &FinishedJob<'_>) -> anyhow::Result<Vec<(String, Vec<u8>)>>;
+}
+
+/// What an [`Attestor`] is told of a job that ended.
+pub struct FinishedJob<'a> {
+    pub key: &'a str,
+    pub invocation_id: &'a str,
+    /// `success`, `failure`, ...
+    pub conclusion: &'a str,
+    /// The regular files it left under `$HRUN_ARTIFACTS`, by name and SHA-256 (masked names).
+    pub artifacts: &'a [ResourceDescriptor],
+    /// Where those files are now (`jobs/<key>/artifacts/`).
+    pub artifacts_dir: &'a Path,
+    /// Signs an in-toto statement into a Sigstore bundle with the run's key.
+    pub sign: &'a dyn Fn(&[u8]) -> Vec<u8>,
 }
 
 /// Where evidence comes from and goes, for `hrun exec` and `hrun run`.
@@ -73,6 +100,8 @@ pub struct EvidenceOptions {
     /// `--audit-dir`; default `$HRUN_AUDIT_DIR`, else the configuration file's
     /// `[evidence] audit_dir`, else `$HRUN_CACHE/audit`.
     pub audit_dir: Option<PathBuf>,
+    /// What adds members to the bundles (a rebuild's attestation); `None` adds nothing.
+    pub attestor: Option<std::sync::Arc<dyn Attestor>>,
     /// The configuration file's `[evidence] audit_dir`.
     pub configured_audit_dir: Option<PathBuf>,
     /// `--git-notes`: the repository whose source commit gets each job's receipt.
@@ -89,6 +118,7 @@ pub struct RunEvidence {
     runner_config: Vec<u8>,
     dependencies: Vec<ResourceDescriptor>,
     source_date_epoch: u64,
+    attestor: Option<std::sync::Arc<dyn Attestor>>,
     /// `--git-notes`: the repository, and a lock so this run's jobs append one at a time.
     git_notes: Option<(PathBuf, Mutex<()>)>,
 }
@@ -133,10 +163,11 @@ impl RunEvidence {
             key,
             audit: Mutex::new(audit),
             source,
+            source_date_epoch: source_date_epoch().or(facts.commit_epoch).unwrap_or(0),
             facts,
             runner_config,
             dependencies,
-            source_date_epoch: source_date_epoch(),
+            attestor: options.attestor.clone(),
             git_notes: options.git_notes.clone().map(|repo| (repo, Mutex::new(()))),
         })
     }
@@ -292,12 +323,12 @@ pub fn repository_url(repository: &str) -> String {
     }
 }
 
-/// `SOURCE_DATE_EPOCH` when set to a number, else 0: the mtime of every evidence member.
-fn source_date_epoch() -> u64 {
+/// The runner's own `SOURCE_DATE_EPOCH` when set to a number: the mtime of every evidence
+/// member (else the commit's time, else 0).
+fn source_date_epoch() -> Option<u64> {
     std::env::var("SOURCE_DATE_EPOCH")
         .ok()
         .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
 }
 
 /// Now, RFC 3339 in UTC with seconds.

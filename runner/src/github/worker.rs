@@ -21,6 +21,7 @@ use actions_compat::workflow::StepKind;
 
 use super::message::DecodedJob;
 use crate::actions::{ActionStore, PinnedRepo, TREE_DIR};
+use crate::engine::determinism::RunEnvironment;
 use crate::engine::execute::{run_job, JobEnded, JobSetup, RunCancel};
 use crate::engine::output::LiveLog;
 use crate::engine::run::{base_path, nix_is_root, run_id};
@@ -161,7 +162,7 @@ async fn run_in(
         read_only,
         tmp_dir: Some(dirs.tmp.clone()),
         network: options.network,
-        hostname: SandboxConfig::new(Vec::<PathBuf>::new()).hostname,
+        hostname: hermetic::DEFAULT_HOSTNAME.to_owned(),
         identity,
     };
     let executor = select_executor(sandbox, config, None)
@@ -193,6 +194,10 @@ async fn run_in(
             )),
             crate::engine::secret_scan::ScanPolicy::Report,
         ),
+        environment: Arc::new(RunEnvironment::without_commit(
+            "a job from GitHub checks its source out in its own steps; the commit is not known when it starts",
+            (sandbox != SandboxChoice::None).then(|| hermetic::DEFAULT_HOSTNAME.to_owned()),
+        )),
     };
     let ended = run_job(setup).await;
     let log = std::fs::read_to_string(out_dir.join("log.txt")).unwrap_or_default();
@@ -248,6 +253,12 @@ fn job_evidence(
         network: format!("{network:?}").to_ascii_lowercase(),
         policy: origin.policy.clone(),
         action_trees: action_trees(job, store),
+        // The job checks its source out in its own steps: the commit's time is not known here.
+        commit_epoch: None,
+        event: github
+            .get("event")
+            .cloned()
+            .unwrap_or_else(|| serde_json::json!({})),
     };
     let run = RunEvidence::start(&evidence.options, facts)
         .map_err(|e| format!("cannot open the job's evidence: {e:#}"))?;

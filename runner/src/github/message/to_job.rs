@@ -172,6 +172,7 @@ pub fn to_job_description(req: &JobRequest) -> Result<DecodedJob, DecodeError> {
             defaults,
             outputs,
             timeout_minutes: None,
+            cancel_timeout_minutes: None,
             continue_on_error: None,
             given,
         },
